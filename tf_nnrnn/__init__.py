@@ -1,1 +1,48 @@
-"""tf_nnrnn: orthogonal and non-normal recurrent cells for Keras 3."""
+"""tf_nnrnn: orthogonal and non-normal recurrent cells for Keras 3.
+
+Example:
+    >>> import keras, tf_nnrnn
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 1)),
+    ...     keras.layers.RNN(tf_nnrnn.NNRNNCell(128)),
+    ...     keras.layers.Dense(1),
+    ... ])
+"""
+
+from tf_nnrnn import (
+    activations,
+    constraints,
+    initializers,
+    optimizers,
+    parametrizations,
+    regularizers,
+)
+from tf_nnrnn.activations import ModReLU, modrelu
+from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, ScoRNNCell
+from tf_nnrnn.constraints import ClipRange, StrictlyLowerTriangular
+from tf_nnrnn.optimizers import make_optimizer
+from tf_nnrnn.parametrizations import cayley, expm, skew
+from tf_nnrnn.regularizers import GammaRegularizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NNRNNCell",
+    "ExpRNNCell",
+    "ScoRNNCell",
+    "ModReLU",
+    "modrelu",
+    "GammaRegularizer",
+    "StrictlyLowerTriangular",
+    "ClipRange",
+    "make_optimizer",
+    "skew",
+    "expm",
+    "cayley",
+    "activations",
+    "constraints",
+    "initializers",
+    "optimizers",
+    "parametrizations",
+    "regularizers",
+]

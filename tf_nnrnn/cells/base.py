@@ -1,0 +1,270 @@
+"""The shared machinery of the parametrized cells.
+
+This is the only module that knows how Keras' `RNN` layer drives a cell.
+
+The recurrent matrix of our cells depends only on the weights, so it must be
+computed once per forward pass, not once per step (an expm per step costs
+10–100× the whole training step). Keras 3's `RNN.call` has no public
+per-sequence hook, but before it enters the step loop it calls, once per
+forward pass and for every cell that inherits Keras' `DropoutRNNCell` mixin
+(also inside `StackedRNNCells`), `cell.get_dropout_mask(first_step_input)`,
+and after the loop `cell.reset_dropout_mask()` (`keras/src/layers/rnn/
+rnn.py`, `RNN._maybe_config_dropout_masks` / `_maybe_reset_dropout_masks`).
+This happens whether or not the user passes `initial_state`, unlike
+`get_initial_state`. We override those two methods to build the matrix in
+the hook and drop it after the loop; the step reads the cached tensor, which
+the loop captures as a loop invariant, so autodiff accumulates `dL/dW` over
+time and back-propagates through the parametrization once.
+
+When the cell is called on its own (a hand-written loop), no cache exists
+and each call computes the matrix itself: correct, only slower.
+`tests/test_keras_hook.py` fails loudly if Keras stops calling the hook.
+"""
+
+from __future__ import annotations
+
+import keras
+
+# The one private Keras import of the package (see the module docstring).
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+from tf_nnrnn.activations import modrelu
+
+__all__ = ["RecurrentMatrixCell", "DropoutRNNCell", "check_units"]
+
+
+def check_units(units, even: bool = False) -> int:
+    """Validate `units`: a positive integer (even when `even`)."""
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `units`, expected a "
+            f"positive integer, got {units!r}."
+        )
+    if even and units % 2:
+        raise ValueError(
+            "Received an invalid value for argument `units`, expected an "
+            f"even positive integer (Λ is made of 2×2 blocks), got {units}."
+        )
+    return units
+
+
+def _check_rate(name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"float in [0, 1), got {value!r}."
+        )
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"float in [0, 1), got {value}."
+        )
+    return float(value)
+
+
+class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
+    """Base of the cells `h_t = σ(x_t @ kernel [+ bias] + h_{t-1} @ W)`.
+
+    Subclasses create their parametrization's weights in
+    `build_recurrent()` and implement `recurrent_matrix()`, which returns
+    the `(units, units)` matrix `W` (row convention) in the variables'
+    dtype (float32 under mixed precision: the parametrization never runs in
+    half precision).
+
+    Args:
+        units: positive integer, the state size.
+        activation: `"modrelu"` (default; adds the weight `modrelu_bias`),
+            or any Keras activation.
+        use_bias: whether to add a bias before the activation (default
+            False: modReLU's bias plays that role).
+        kernel_initializer: initializer of the input kernel.
+        bias_initializer: initializer of `bias`.
+        modrelu_bias_initializer: initializer of `modrelu_bias`.
+        kernel_regularizer, bias_regularizer: optional regularizers.
+        kernel_constraint, bias_constraint: optional constraints.
+        dropout: input dropout rate in [0, 1).
+        recurrent_dropout: recurrent-state dropout rate in [0, 1).
+        seed: seed of the dropout masks.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation="modrelu",
+        use_bias: bool = False,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        modrelu_bias_initializer="default",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        even_units: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units, even=even_units)
+        if activation == "modrelu":
+            self.activation = "modrelu"
+        else:
+            self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        if modrelu_bias_initializer == "default":
+            modrelu_bias_initializer = keras.initializers.RandomUniform(
+                -0.01, 0.01
+            )
+        self.modrelu_bias_initializer = keras.initializers.get(
+            modrelu_bias_initializer
+        )
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = self.units
+        self.output_size = self.units
+        self._recurrent_matrix_cache = None
+
+    # --- the once-per-forward-pass hook -------------------------------
+    def get_dropout_mask(self, step_input):
+        """Keras' per-sequence hook: also builds the recurrent matrix.
+
+        `keras.layers.RNN` calls this once before its step loop; the step
+        itself calls `DropoutRNNCell.get_dropout_mask` directly.
+        """
+        self._recurrent_matrix_cache = self._step_matrix_uncached()
+        return DropoutRNNCell.get_dropout_mask(self, step_input)
+
+    def reset_dropout_mask(self):
+        """Called by `keras.layers.RNN` after its loop: drop the cache."""
+        self._recurrent_matrix_cache = None
+        DropoutRNNCell.reset_dropout_mask(self)
+
+    def _step_matrix_uncached(self):
+        return keras.ops.cast(self.recurrent_matrix(), self.compute_dtype)
+
+    def step_matrix(self):
+        """`W` in the compute dtype: the cached one inside `RNN`, else new."""
+        if self._recurrent_matrix_cache is not None:
+            return self._recurrent_matrix_cache
+        return self._step_matrix_uncached()
+
+    # --- Keras cell contract ------------------------------------------
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"{type(self).__name__} expects step inputs of rank 2 "
+                "(batch, features), i.e. sequences of rank 3 (batch, time, "
+                f"features); got a step input shape {tuple(input_shape)}."
+            )
+        input_dim = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_dim, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        if self.activation == "modrelu":
+            self.modrelu_bias = self.add_weight(
+                name="modrelu_bias",
+                shape=(self.units,),
+                initializer=self.modrelu_bias_initializer,
+            )
+        self.build_recurrent()
+
+    def build_recurrent(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def recurrent_matrix(self):  # pragma: no cover - abstract
+        """The `(units, units)` matrix `W` of `h_{t-1} @ W`."""
+        raise NotImplementedError
+
+    def add_parametrization_weight(self, name, shape, initializer, **kwargs):
+        """A weight read in full precision (no autocast under mixed
+        precision), for the O(n³) parametrization."""
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=initializer,
+            autocast=False,
+            **kwargs,
+        )
+
+    def activate(self, z):
+        if self.activation == "modrelu":
+            return modrelu(z, keras.ops.cast(self.modrelu_bias, z.dtype))
+        return self.activation(z)
+
+    def call(self, inputs, states, training=False):
+        prev = states[0] if isinstance(states, (list, tuple)) else states
+        dp_mask = DropoutRNNCell.get_dropout_mask(self, inputs)
+        rec_dp_mask = DropoutRNNCell.get_recurrent_dropout_mask(self, prev)
+        if training and dp_mask is not None:
+            inputs = inputs * dp_mask
+        if training and rec_dp_mask is not None:
+            prev = prev * rec_dp_mask
+        z = keras.ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        z = z + keras.ops.matmul(prev, self.step_matrix())
+        h = self.activate(z)
+        new_state = [h] if isinstance(states, (list, tuple)) else h
+        return h, new_state
+
+    def get_config(self):
+        activation = (
+            "modrelu"
+            if self.activation == "modrelu"
+            else keras.activations.serialize(self.activation)
+        )
+        config = {
+            "units": self.units,
+            "activation": activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(
+                self.bias_initializer
+            ),
+            "modrelu_bias_initializer": keras.initializers.serialize(
+                self.modrelu_bias_initializer
+            ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(
+                self.bias_regularizer
+            ),
+            "kernel_constraint": keras.constraints.serialize(
+                self.kernel_constraint
+            ),
+            "bias_constraint": keras.constraints.serialize(
+                self.bias_constraint
+            ),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,79 @@
+"""The exponential RNN cell of Lezcano-Casado & Martínez-Rubio (2019)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_nnrnn import initializers as skew_initializers
+from tf_nnrnn.cells.base import RecurrentMatrixCell
+from tf_nnrnn.parametrizations import expm, skew
+
+__all__ = ["ExpRNNCell"]
+
+
+@keras.saving.register_keras_serializable(package="tf_nnrnn")
+class ExpRNNCell(RecurrentMatrixCell):
+    """Orthogonal RNN cell through the exponential map (expRNN).
+
+    `W = expm(skew(X)) ∈ SO(n)`, `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`
+    (row convention; the papers' `V = Wᵀ`). `X` is the weight `skew_kernel`,
+    trained with the orthogonal learning rate; the input kernel is He
+    normal.
+
+    Args:
+        units: positive integer.
+        skew_initializer: `"henaff"` (default), `"cayley"`,
+            `"random_orthogonal"`, `"zeros"` or a Keras initializer.
+        kernel_initializer: default `"he_normal"`.
+        expm_gradient: `"block"` or `"eig"`, see `parametrizations.expm`.
+        **kwargs: `activation`, `use_bias`, dropout and the other arguments
+            of `RecurrentMatrixCell`, and Keras layer arguments.
+
+    Call arguments:
+        inputs: `(batch, features)`; states: `[(batch, units)]`.
+
+    Example:
+        >>> import keras, tf_nnrnn
+        >>> layer = keras.layers.RNN(tf_nnrnn.ExpRNNCell(8))
+        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        (2, 8)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        skew_initializer="henaff",
+        kernel_initializer="he_normal",
+        expm_gradient: str = "block",
+        **kwargs,
+    ):
+        super().__init__(units, kernel_initializer=kernel_initializer, **kwargs)
+        if expm_gradient not in ("block", "eig"):
+            raise ValueError(
+                "Received an invalid value for argument `expm_gradient`, "
+                f"expected 'block' or 'eig', got {expm_gradient!r}."
+            )
+        self.expm_gradient = expm_gradient
+        self.skew_initializer = skew_initializers.get(skew_initializer)
+
+    def build_recurrent(self):
+        n = self.units
+        self.skew_kernel = self.add_parametrization_weight(
+            "skew_kernel", (n, n), self.skew_initializer
+        )
+
+    def recurrent_matrix(self):
+        return expm(
+            skew(tf.convert_to_tensor(self.skew_kernel)),
+            gradient=self.expm_gradient,
+        )
+
+    def get_config(self):
+        config = {
+            "skew_initializer": keras.initializers.serialize(
+                self.skew_initializer
+            ),
+            "expm_gradient": self.expm_gradient,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,332 @@
+"""The Non-saturating Recurrent Unit (NRU) of Chandar et al. (AAAI 2019)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = ["NRUCell"]
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"positive integer, got {value!r}."
+        )
+    return value
+
+
+def _check_positive_float(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"positive finite number, got {value!r}."
+        )
+    return float(value)
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"bool, got {value!r}."
+        )
+    return value
+
+
+def _nearest_memory_sizes(memory_size: int, num_heads: int) -> list[int]:
+    """Memory sizes next to `memory_size` with `num_heads * M` a square."""
+    # k * M = s^2 exactly when M = c * j^2, c the square-free part of k.
+    c = num_heads
+    for p in range(2, math.isqrt(num_heads) + 1):
+        while c % (p * p) == 0:
+            c //= p * p
+    j = math.isqrt(memory_size // c)
+    return sorted({c * max(j, 1) ** 2, c * (j + 1) ** 2})
+
+
+def lp_normalize(x: Any, p: int, axis: int = -1, epsilon: float = 1e-12):
+    """`x / max(||x||_p, epsilon)` along `axis`, finite gradients at zero.
+
+    The norm is computed as `max|x| * ||x / max|x|||_p` so that `|x|^p` does
+    not underflow, and the power `1/p` never sees zero (its derivative there
+    is infinite, which would turn a zero row into NaN gradients).
+    """
+    absx = ops.abs(x)
+    top = ops.max(absx, axis=axis, keepdims=True)
+    positive = top > 0
+    scaled = absx / ops.where(positive, top, ops.ones_like(top))
+    total = ops.sum(scaled**p, axis=axis, keepdims=True)
+    total = ops.where(positive, total, ops.ones_like(total))
+    norm = top * total ** (1.0 / p)
+    return x / ops.maximum(norm, epsilon)
+
+
+@keras.saving.register_keras_serializable(package="tf_nnrnn")
+class NRUCell(keras.layers.Layer):
+    """Cell of the Non-saturating Recurrent Unit (Chandar et al., AAAI 2019).
+
+    A ReLU hidden state `h` reads from a memory vector `m` that is written
+    and erased additively, with linear (non-saturating) strengths. With
+    `z_t = [h_t; m_{t-1}]`, `k = num_heads`, `M = memory_size` and
+    `s = sqrt(k M)` (as in the authors' code, row-vector convention):
+
+        h_t = ReLU(LN?(x_t W_x + [h_{t-1}; m_{t-1}] W_r + b))
+        [α; β; a_w; b_w; a_e; b_e] = z_t W_m + b_m   (α, β ∈ R^k; a, b ∈ R^s)
+        V_w = rownorm_5(reshape(a_w b_wᵀ, (k, M)))   (same for V_e)
+        m_t = m_{t-1} + (1/k) Σ_i (α_i V_w,i − β_i V_e,i)
+
+    where `rownorm_5(V)_i = V_i / max(||V_i||_5, epsilon)` and `LN?` is an
+    optional layer normalisation. The output is `h_t`; the state is
+    `[h_t, m_t]` (`state_size = [units, memory_size]`). No gate squashes
+    `m`, so a constant write strength makes `||m_t||` grow linearly in t.
+
+    Args:
+        units: Positive int, size of the hidden state `h` (and the output).
+        memory_size: Positive int `M`, size of the memory vector. Default 64.
+        num_heads: Positive int `k`, number of write and erase heads;
+            `num_heads * memory_size` must be a perfect square. Default 4.
+        use_layer_norm: Whether to layer-normalise the hidden pre-activation
+            (learned scale and offset) before the ReLU. Default False.
+        memory_relu: Apply a ReLU to the strengths α, β and to the outer
+            products before the normalisation (the authors' `use_relu`
+            flag; off in their experiments). Default False.
+        kernel_initializer: Initializer of `kernel` (`W_x`, input to
+            hidden). Default "glorot_uniform".
+        recurrent_initializer: Initializer of `recurrent_kernel` (`W_r`,
+            `[h; m]` to hidden). Default "orthogonal".
+        memory_initializer: Initializer of `memory_kernel` (`W_m`, `z` to
+            strengths and directions). Default "glorot_uniform".
+        bias_initializer: Initializer of `bias` and `memory_bias`.
+            Default "zeros".
+        kernel_regularizer, recurrent_regularizer, memory_regularizer,
+        bias_regularizer: Optional regularizers of the same weights.
+        kernel_constraint, recurrent_constraint, memory_constraint,
+        bias_constraint: Optional constraints of the same weights.
+        epsilon: Positive float, floor of the L5 norm in the direction
+            normalisation (the authors use 1e-12). Default 1e-12.
+        layer_norm_epsilon: Positive float added to the variance in the layer
+            normalisation (PyTorch's default). Default 1e-5.
+        **kwargs: Base `keras.layers.Layer` arguments (name, dtype, ...).
+
+    Call arguments:
+        inputs: `(batch, input_dim)` tensor, one time step.
+        states: list `[h, m]` of `(batch, units)` and `(batch, memory_size)`.
+        training: Unused (kept for the Keras cell contract).
+
+    Returns:
+        `(h_t, [h_t, m_t])`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from tf_nnrnn.cells.nru import NRUCell
+    >>> cell = NRUCell(16, memory_size=16, num_heads=4)
+    >>> layer = keras.layers.RNN(cell, return_state=True)
+    >>> h, h_last, m_last = layer(np.ones((2, 5, 3), "float32"))
+    >>> tuple(h.shape), tuple(m_last.shape)
+    ((2, 16), (2, 16))
+    """
+
+    def __init__(
+        self,
+        units: int,
+        memory_size: int = 64,
+        num_heads: int = 4,
+        use_layer_norm: bool = False,
+        memory_relu: bool = False,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        memory_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        memory_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        memory_constraint: Any = None,
+        bias_constraint: Any = None,
+        epsilon: float = 1e-12,
+        layer_norm_epsilon: float = 1e-5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.units = _check_positive_int("units", units)
+        self.memory_size = _check_positive_int("memory_size", memory_size)
+        self.num_heads = _check_positive_int("num_heads", num_heads)
+        side = math.isqrt(num_heads * memory_size)
+        if side * side != num_heads * memory_size:
+            near = " or ".join(
+                str(m) for m in _nearest_memory_sizes(memory_size, num_heads)
+            )
+            raise ValueError(
+                "Received an invalid combination of arguments `memory_size`"
+                f"={memory_size} and `num_heads`={num_heads}: the write and "
+                "erase directions are outer products of two vectors of "
+                "length sqrt(num_heads * memory_size), so num_heads * "
+                "memory_size must be a perfect square (e.g. memory_size=256, "
+                f"num_heads=4), got {num_heads} * {memory_size} = "
+                f"{num_heads * memory_size}. With num_heads={num_heads} the "
+                f"nearest accepted memory_size is {near}."
+            )
+        self.direction_size = side
+        self.use_layer_norm = _check_bool("use_layer_norm", use_layer_norm)
+        self.memory_relu = _check_bool("memory_relu", memory_relu)
+        self.epsilon = _check_positive_float("epsilon", epsilon)
+        self.layer_norm_epsilon = _check_positive_float(
+            "layer_norm_epsilon", layer_norm_epsilon
+        )
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer
+        )
+        self.memory_initializer = keras.initializers.get(memory_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer
+        )
+        self.memory_regularizer = keras.regularizers.get(memory_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(
+            recurrent_constraint
+        )
+        self.memory_constraint = keras.constraints.get(memory_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.state_size = [self.units, self.memory_size]
+        self.output_size = self.units
+
+    def build(self, input_shape: Any) -> None:
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(
+                "NRUCell expects one time step of shape (batch, input_dim) "
+                f"with a known input_dim, got input shape {input_shape}."
+            )
+        k, s = self.num_heads, self.direction_size
+        z_dim = self.units + self.memory_size
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(z_dim, self.units),
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+            name="recurrent_kernel",
+        )
+        self.bias = self.add_weight(
+            shape=(self.units,),
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+            name="bias",
+        )
+        # Columns: [alpha (k) | beta (k) | a_w (s) | b_w (s) | a_e | b_e].
+        self.memory_kernel = self.add_weight(
+            shape=(z_dim, 2 * k + 4 * s),
+            initializer=self.memory_initializer,
+            regularizer=self.memory_regularizer,
+            constraint=self.memory_constraint,
+            name="memory_kernel",
+        )
+        self.memory_bias = self.add_weight(
+            shape=(2 * k + 4 * s,),
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+            name="memory_bias",
+        )
+        if self.use_layer_norm:
+            self.layer_norm_gamma = self.add_weight(
+                shape=(self.units,), initializer="ones", name="layer_norm_gamma"
+            )
+            self.layer_norm_beta = self.add_weight(
+                shape=(self.units,), initializer="zeros", name="layer_norm_beta"
+            )
+
+    def _directions(self, a: Any, b: Any) -> Any:
+        """Rows of `reshape(a bᵀ, (k, M))`, each divided by its L5 norm."""
+        outer = a[:, :, None] * b[:, None, :]
+        v = ops.reshape(outer, (-1, self.num_heads, self.memory_size))
+        if self.memory_relu:
+            v = ops.relu(v)
+        return lp_normalize(v, 5, axis=-1, epsilon=self.epsilon)
+
+    def call(self, inputs: Any, states: Any, training: bool = False):
+        h_prev, m_prev = states[0], states[1]
+        pre = (
+            ops.matmul(inputs, self.kernel)
+            + ops.matmul(
+                ops.concatenate([h_prev, m_prev], axis=-1),
+                self.recurrent_kernel,
+            )
+            + self.bias
+        )
+        if self.use_layer_norm:
+            mean = ops.mean(pre, axis=-1, keepdims=True)
+            var = ops.var(pre, axis=-1, keepdims=True)
+            pre = (pre - mean) * ops.rsqrt(var + self.layer_norm_epsilon)
+            pre = pre * self.layer_norm_gamma + self.layer_norm_beta
+        h = ops.relu(pre)
+
+        z = ops.concatenate([h, m_prev], axis=-1)
+        proj = ops.matmul(z, self.memory_kernel) + self.memory_bias
+        k, s = self.num_heads, self.direction_size
+        alpha, beta = proj[:, :k], proj[:, k : 2 * k]
+        if self.memory_relu:
+            alpha, beta = ops.relu(alpha), ops.relu(beta)
+        o = 2 * k
+        write = self._directions(proj[:, o : o + s], proj[:, o + s : o + 2 * s])
+        o += 2 * s
+        erase = self._directions(proj[:, o : o + s], proj[:, o + s : o + 2 * s])
+        update = alpha[:, :, None] * write - beta[:, :, None] * erase
+        m = m_prev + ops.mean(update, axis=1)
+        return h, [h, m]
+
+    def get_initial_state(self, batch_size: Any = None) -> list:
+        return [
+            ops.zeros((batch_size, self.units), dtype=self.compute_dtype),
+            ops.zeros((batch_size, self.memory_size), dtype=self.compute_dtype),
+        ]
+
+    def get_config(self) -> dict:
+        ser_init = keras.initializers.serialize
+        ser_reg = keras.regularizers.serialize
+        ser_con = keras.constraints.serialize
+        config = {
+            "units": self.units,
+            "memory_size": self.memory_size,
+            "num_heads": self.num_heads,
+            "use_layer_norm": self.use_layer_norm,
+            "memory_relu": self.memory_relu,
+            "kernel_initializer": ser_init(self.kernel_initializer),
+            "recurrent_initializer": ser_init(self.recurrent_initializer),
+            "memory_initializer": ser_init(self.memory_initializer),
+            "bias_initializer": ser_init(self.bias_initializer),
+            "kernel_regularizer": ser_reg(self.kernel_regularizer),
+            "recurrent_regularizer": ser_reg(self.recurrent_regularizer),
+            "memory_regularizer": ser_reg(self.memory_regularizer),
+            "bias_regularizer": ser_reg(self.bias_regularizer),
+            "kernel_constraint": ser_con(self.kernel_constraint),
+            "recurrent_constraint": ser_con(self.recurrent_constraint),
+            "memory_constraint": ser_con(self.memory_constraint),
+            "bias_constraint": ser_con(self.bias_constraint),
+            "epsilon": self.epsilon,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,102 @@
+"""The scaled Cayley orthogonal RNN cell of Helfrich, Willmott & Ye (2018)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_nnrnn import initializers as skew_initializers
+from tf_nnrnn.cells.base import RecurrentMatrixCell
+from tf_nnrnn.parametrizations import cayley, skew
+
+__all__ = ["ScoRNNCell"]
+
+
+@keras.saving.register_keras_serializable(package="tf_nnrnn")
+class ScoRNNCell(RecurrentMatrixCell):
+    """Orthogonal RNN cell through the scaled Cayley transform (scoRNN).
+
+    `W = (I + A)⁻¹ (I − A) D`, `A = skew(X)`, `D = diag(+1 × (n − ρ),
+    −1 × ρ)` fixed; `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`. `X` is the
+    weight `skew_kernel`, trained with the orthogonal learning rate. `D`
+    lets `W` reach eigenvalue −1, which the plain Cayley transform cannot.
+
+    Args:
+        units: positive integer.
+        num_negative_ones: ρ, the number of −1 entries of `D`, in
+            `[0, units]`; default `units // 2`.
+        skew_initializer: `"cayley"` (default), `"henaff"`,
+            `"random_orthogonal"`, `"zeros"` or a Keras initializer.
+        kernel_initializer: default uniform in [−0.01, 0.01].
+        modrelu_bias_initializer: default zeros (as in scoRNN).
+        **kwargs: `activation`, `use_bias`, dropout and the other arguments
+            of `RecurrentMatrixCell`, and Keras layer arguments.
+
+    Call arguments:
+        inputs: `(batch, features)`; states: `[(batch, units)]`.
+
+    Example:
+        >>> import keras, tf_nnrnn
+        >>> layer = keras.layers.RNN(tf_nnrnn.ScoRNNCell(8, 2))
+        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        (2, 8)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        num_negative_ones: int | None = None,
+        skew_initializer="cayley",
+        kernel_initializer="default",
+        modrelu_bias_initializer="zeros",
+        **kwargs,
+    ):
+        if kernel_initializer == "default":
+            kernel_initializer = keras.initializers.RandomUniform(-0.01, 0.01)
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            modrelu_bias_initializer=modrelu_bias_initializer,
+            **kwargs,
+        )
+        if num_negative_ones is None:
+            num_negative_ones = self.units // 2
+        if (
+            isinstance(num_negative_ones, bool)
+            or not isinstance(num_negative_ones, (int, np.integer))
+            or not 0 <= num_negative_ones <= self.units
+        ):
+            raise ValueError(
+                "Received an invalid value for argument `num_negative_ones`, "
+                f"expected an integer in [0, units={self.units}], got "
+                f"{num_negative_ones!r}."
+            )
+        self.num_negative_ones = int(num_negative_ones)
+        self.skew_initializer = skew_initializers.get(skew_initializer)
+
+    def scaling_diagonal(self) -> np.ndarray:
+        """The fixed diagonal of `D`: `n − ρ` ones, then ρ minus ones."""
+        n, rho = self.units, self.num_negative_ones
+        return np.concatenate([np.ones(n - rho), -np.ones(rho)]).astype(
+            "float32"
+        )
+
+    def build_recurrent(self):
+        n = self.units
+        self.skew_kernel = self.add_parametrization_weight(
+            "skew_kernel", (n, n), self.skew_initializer
+        )
+        self._d = self.scaling_diagonal()
+
+    def recurrent_matrix(self):
+        return cayley(skew(tf.convert_to_tensor(self.skew_kernel)), self._d)
+
+    def get_config(self):
+        config = {
+            "num_negative_ones": self.num_negative_ones,
+            "skew_initializer": keras.initializers.serialize(
+                self.skew_initializer
+            ),
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,300 @@
+"""Pure tensor functions that map free parameters to recurrent matrices.
+
+Every function here is a trivialization in the sense of geotorch: it maps an
+unconstrained tensor onto a manifold (skew-symmetric matrices, SO(n)) or
+assembles the nnRNN matrix `V = P (Λ + T) Pᵀ` from its parts. They are
+stateless and work on batches of matrices (`(..., n, n)`).
+
+Conventions: the functions return matrices in the papers' column convention
+(`h_t = V h_{t-1}`); the cells transpose once to Keras' row convention
+(`h_t = h_{t-1} @ W`, `W = Vᵀ`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "skew",
+    "expm",
+    "expm_frechet_adjoint",
+    "expm_frechet_adjoint_block",
+    "expm_frechet_adjoint_eig",
+    "cayley",
+    "rotation_blocks",
+    "triangular_mask",
+    "nnrnn_matrix",
+    "orthogonality_error",
+    "in_orthogonal",
+]
+
+
+def skew(x: tf.Tensor) -> tf.Tensor:
+    """Skew-symmetric matrix from the strict upper triangle of `x`.
+
+    `S = triu(X, 1) - triu(X, 1)ᵀ`; only the n(n-1)/2 entries above the
+    diagonal are free parameters, so the gradient below it is zero.
+
+    Args:
+        x: tensor of shape `(..., n, n)`.
+
+    Returns:
+        `S`, same shape, with `Sᵀ = -S`.
+
+    Example:
+        >>> s = skew(tf.constant([[0.0, 1.0], [5.0, 0.0]]))
+        >>> s.numpy().tolist()
+        [[0.0, 1.0], [-1.0, 0.0]]
+    """
+    upper = tf.linalg.band_part(x, 0, -1) - tf.linalg.band_part(x, 0, 0)
+    return upper - tf.linalg.matrix_transpose(upper)
+
+
+def expm_frechet_adjoint_block(a: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+    """Adjoint Fréchet derivative of expm by the block-triangular identity.
+
+    `L_exp(Aᵀ, G)` is the top-right n×n block of `expm([[Aᵀ, G], [0, Aᵀ]])`
+    (Higham, *Functions of Matrices*, 2008, eq. 3.16). Exact for every `A`,
+    and costs one expm of a 2n×2n matrix (about 8× the forward pass).
+
+    Args:
+        a: the matrix the forward expm was taken of, `(..., n, n)`.
+        g: the upstream gradient `dL/d expm(A)`, same shape.
+
+    Returns:
+        `dL/dA`, same shape.
+    """
+    at = tf.linalg.matrix_transpose(a)
+    n = tf.shape(a)[-1]
+    top = tf.concat([at, g], axis=-1)
+    bottom = tf.concat([tf.zeros_like(at), at], axis=-1)
+    big = tf.linalg.expm(tf.concat([top, bottom], axis=-2))
+    return big[..., :n, n:]
+
+
+def _phi(lam: tf.Tensor) -> tf.Tensor:
+    """Divided differences `(e^{λj} - e^{λk}) / (λj - λk)` of exp.
+
+    Computed as `e^{(λj+λk)/2} · sinhc((λj-λk)/2)`, which is exact where
+    `λj = λk` (giving `e^{λj}`) and free of cancellation near it.
+    """
+    lj = lam[..., :, None]
+    lk = lam[..., None, :]
+    half = 0.5 * (lj - lk)
+    # sinh(z)/z for complex z; use the series near 0 to avoid 0/0.
+    small = tf.abs(half) < 1e-4
+    safe = tf.where(small, tf.ones_like(half), half)
+    sinhc = tf.where(small, 1.0 + half * half / 6.0, tf.sinh(safe) / safe)
+    return tf.exp(0.5 * (lj + lk)) * sinhc
+
+
+def expm_frechet_adjoint_eig(a: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+    """Adjoint Fréchet derivative of expm at a *skew* matrix, closed form.
+
+    A real skew `A` is normal: `iA` is Hermitian, so `A = Q diag(iω) Qᴴ`
+    with unitary `Q`, and (math.md)
+    `L_exp(Aᵀ, G) = Q ((Qᴴ G Q) ∘ Φ̄) Qᴴ`, `Φ_jk = (e^{λj}-e^{λk})/(λj-λk)`.
+    Valid only for skew `A`; costs one Hermitian eigendecomposition and a
+    few complex matrix products.
+
+    Args:
+        a: skew-symmetric matrix, `(..., n, n)`, float32 or float64.
+        g: the upstream gradient, same shape.
+
+    Returns:
+        `dL/dA`, same shape, real.
+    """
+    cdtype = tf.complex128 if a.dtype == tf.float64 else tf.complex64
+    # iA is Hermitian with real eigenvalues w; A = Q diag(-i w) Qᴴ.
+    w, q = tf.linalg.eigh(tf.complex(tf.zeros_like(a), a))
+    lam = tf.complex(tf.zeros_like(w), -w)
+    qh = tf.linalg.adjoint(q)
+    gc = tf.cast(g, cdtype)
+    # For Aᵀ = Ā-conjugate basis the divided differences are conjugated.
+    inner = (qh @ gc @ q) * tf.math.conj(_phi(lam))
+    return tf.math.real(q @ inner @ qh)
+
+
+def expm_frechet_adjoint(
+    a: tf.Tensor, g: tf.Tensor, method: str = "block"
+) -> tf.Tensor:
+    """Adjoint Fréchet derivative `L_exp(Aᵀ, G)` by the named method.
+
+    Args:
+        a: matrix `(..., n, n)`.
+        g: upstream gradient, same shape.
+        method: `"block"` (any `A`, XLA-compatible) or `"eig"` (skew `A`).
+    """
+    if method == "block":
+        return expm_frechet_adjoint_block(a, g)
+    if method == "eig":
+        return expm_frechet_adjoint_eig(a, g)
+    raise ValueError(
+        "Received an invalid value for argument `method`, expected one of "
+        f"'block', 'eig', got {method!r}."
+    )
+
+
+def _make_expm(method: str):
+    @tf.custom_gradient
+    def _expm(a):
+        result = tf.linalg.expm(a)
+
+        def grad(upstream):
+            return expm_frechet_adjoint(a, upstream, method)
+
+        return result, grad
+
+    return _expm
+
+
+_EXPM = {"block": _make_expm("block"), "eig": _make_expm("eig")}
+
+
+def expm(a: tf.Tensor, gradient: str = "block") -> tf.Tensor:
+    """Matrix exponential with the adjoint Fréchet derivative as gradient.
+
+    Forward: `tf.linalg.expm(A)` (scaling and squaring, Padé 13). Backward:
+    `dL/dA = L_exp(Aᵀ, dL/dE)`, supplied as a custom gradient because
+    `tf.linalg.expm`'s own gradient does not compile under XLA.
+
+    Args:
+        a: matrix `(..., n, n)`.
+        gradient: `"block"` (default, exact for any `A`, compiles under
+            XLA) or `"eig"` (closed form for skew `A` only).
+
+    Returns:
+        `expm(A)`; for skew `A` an element of SO(n).
+
+    Example:
+        >>> w = expm(skew(tf.random.normal((4, 4))))
+        >>> bool(in_orthogonal(w, atol=1e-5))
+        True
+    """
+    if gradient not in _EXPM:
+        raise ValueError(
+            "Received an invalid value for argument `gradient`, expected one "
+            f"of {sorted(_EXPM)}, got {gradient!r}."
+        )
+    return _EXPM[gradient](a)
+
+
+def cayley(a: tf.Tensor, d: tf.Tensor | None = None) -> tf.Tensor:
+    """Scaled Cayley transform `W = (I + A)⁻¹ (I − A) D` (scoRNN).
+
+    For skew `A`, `(I + A)⁻¹ (I − A)` is orthogonal without eigenvalue −1;
+    the fixed ±1 diagonal `D` lets `W` reach it.
+
+    Args:
+        a: skew-symmetric matrix `(..., n, n)`.
+        d: optional vector `(n,)` of ±1 (the diagonal of `D`).
+
+    Returns:
+        The orthogonal matrix `W`.
+
+    Example:
+        >>> w = cayley(skew(tf.random.normal((4, 4))), tf.constant([1.0, 1, 1, -1]))
+        >>> bool(in_orthogonal(w, atol=1e-5))
+        True
+    """
+    eye = tf.eye(tf.shape(a)[-1], dtype=a.dtype)
+    w = tf.linalg.solve(eye + a, eye - a)
+    if d is not None:
+        w = w * tf.cast(d, a.dtype)  # right-multiply by diag(d): scale columns
+    return w
+
+
+def rotation_blocks(gamma: tf.Tensor, theta: tf.Tensor) -> tf.Tensor:
+    """Block-diagonal `Λ = blockdiag(γ_i R(θ_i))`, `R(θ) = [[c, -s], [s, c]]`.
+
+    Each 2×2 block carries the complex-conjugate eigenvalue pair
+    `γ_i e^{±iθ_i}`.
+
+    Args:
+        gamma: moduli, shape `(m,)`.
+        theta: angles, shape `(m,)`.
+
+    Returns:
+        `Λ` of shape `(2m, 2m)`.
+    """
+    c = gamma * tf.cos(theta)
+    s = gamma * tf.sin(theta)
+    zeros = tf.zeros_like(s)
+    main = tf.repeat(c, 2)
+    # super-diagonal: -s at even positions 2i (entry (2i, 2i+1)), 0 between.
+    sup = tf.reshape(tf.stack([-s, zeros], axis=-1), [-1])[:-1]
+    sub = tf.reshape(tf.stack([s, zeros], axis=-1), [-1])[:-1]
+    return (
+        tf.linalg.diag(main)
+        + tf.linalg.diag(sup, k=1)
+        + tf.linalg.diag(sub, k=-1)
+    )
+
+
+def triangular_mask(n: int, block: bool = True, dtype="float32") -> np.ndarray:
+    """Mask of the free entries of nnRNN's `T` (column convention).
+
+    Args:
+        n: matrix size.
+        block: `True` keeps `T` strictly *block* lower triangular (zero
+            inside the 2×2 blocks of `Λ`, a true real Schur form, so the
+            eigenvalues of `Λ + T` are exactly `γ_i e^{±iθ_i}`); `False` is
+            the reference code's strictly lower triangular mask, which also
+            frees the entry `(2i+1, 2i)` inside each block.
+
+    Returns:
+        A NumPy array of 0/1 of shape `(n, n)`.
+    """
+    mask = np.tril(np.ones((n, n)), -1)
+    if block:
+        idx = np.arange(0, n - 1, 2)
+        mask[idx + 1, idx] = 0.0
+    return mask.astype(dtype)
+
+
+def nnrnn_matrix(
+    skew_kernel: tf.Tensor,
+    theta: tf.Tensor,
+    gamma: tf.Tensor,
+    triangular_kernel: tf.Tensor,
+    mask: tf.Tensor | np.ndarray | None = None,
+    gradient: str = "block",
+) -> tf.Tensor:
+    """The nnRNN recurrent matrix `V = P (Λ + T) Pᵀ`, column convention.
+
+    `P = expm(skew(X))` is the orthogonal Schur basis, `Λ =
+    blockdiag(γ_i R(θ_i))` the normal part and `T` (masked strictly lower
+    triangular) the feed-forward chains between Schur modes (Kerg et al.
+    2019).
+
+    Args:
+        skew_kernel: raw `X`, `(n, n)`.
+        theta: `(n/2,)`.
+        gamma: `(n/2,)`.
+        triangular_kernel: raw `T`, `(n, n)`.
+        mask: 0/1 mask applied to `T` (see `triangular_mask`); `None` uses
+            `T` as given.
+        gradient: expm gradient method, see `expm`.
+
+    Returns:
+        `V` of shape `(n, n)`.
+    """
+    p = expm(skew(skew_kernel), gradient=gradient)
+    t = triangular_kernel
+    if mask is not None:
+        t = t * tf.cast(mask, t.dtype)
+    theta_mat = rotation_blocks(gamma, theta) + t
+    return p @ theta_mat @ tf.linalg.matrix_transpose(p)
+
+
+def orthogonality_error(w: tf.Tensor) -> tf.Tensor:
+    """`max |WᵀW − I|`, the distance of `W` from O(n) in the max norm."""
+    w = tf.convert_to_tensor(w)
+    eye = tf.eye(tf.shape(w)[-1], dtype=w.dtype)
+    return tf.reduce_max(tf.abs(tf.linalg.matrix_transpose(w) @ w - eye))
+
+
+def in_orthogonal(w: tf.Tensor, atol: float = 1e-5) -> tf.Tensor:
+    """Whether `‖WᵀW − I‖_max ≤ atol` (a boolean tensor)."""
+    return orthogonality_error(w) <= atol

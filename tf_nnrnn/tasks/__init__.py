@@ -1,0 +1,115 @@
+"""The benchmark tasks of the nnRNN paper as `tf.data` pipelines.
+
+Each task module defines one class with the same small interface, used by
+`tf_nnrnn.training`: `input_shape`, `output_units`, `return_sequences`,
+`uses_steps` (endless synthetic data counted in updates) or epochs over a
+fixed data set, `train_dataset`, `validation_dataset`, `test_dataset`,
+`loss()`, `metrics()`, `baseline`, `summarize(test_logs)` and
+`describe(summary)`.
+
+Modules are imported on first use (`get_task`), so that the copy task does
+not pay for importing `tensorflow_datasets`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = ["TASK_NAMES", "get_task", "task_class"]
+
+TASK_NAMES = ("copy", "adding", "psmnist", "ptb")
+_CLASSES = {
+    "copy": "CopyTask",
+    "adding": "AddingTask",
+    "psmnist": "PSMNISTTask",
+    "ptb": "PTBTask",
+}
+
+
+def task_class(name: str) -> type:
+    """The task class registered under `name`.
+
+    Args:
+        name: one of `TASK_NAMES`.
+
+    Example:
+        >>> task_class("copy").__name__
+        'CopyTask'
+    """
+    if name not in _CLASSES:
+        raise ValueError(
+            "Received an invalid value for argument `task`, expected one of "
+            f"{list(TASK_NAMES)}, got {name!r}."
+        )
+    module = importlib.import_module(f"tf_nnrnn.tasks.{name}")
+    return getattr(module, _CLASSES[name])
+
+
+def get_task(name: str, **kwargs: Any):
+    """Instantiate the task `name` with its keyword arguments.
+
+    Example:
+        >>> get_task("copy", time_lag=5).sequence_length
+        25
+    """
+    return task_class(name)(**kwargs)
+
+
+# Shared helpers of the task modules (not part of the public API).
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """`value` as an int >= `minimum`, else a ValueError naming `name`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected an "
+            f"integer >= {minimum}, got {value!r}."
+        )
+    return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"bool, got {value!r}."
+        )
+    return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 < value <= 1
+    ):
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"number in (0, 1], got {value!r}."
+        )
+    return float(value)
+
+
+def example_seed(seed: Any, stream: int, index: Any) -> tf.Tensor:
+    """Stateless seed of example `index` of `stream` (0 train, 1 test, ...).
+
+    Streams never share a seed, so test data never overlaps training data.
+    """
+    seed = tf.cast(seed, tf.int64)
+    return tf.stack([seed * 4 + stream, tf.cast(index, tf.int64)])
+
+
+def seeded_range(start: int, stop: int | None) -> tf.data.Dataset:
+    """Example indices `start, start + 1, ...` (endless if `stop` is None)."""
+    if stop is None:
+        return tf.data.Dataset.counter(start, dtype=tf.int64)
+    return tf.data.Dataset.range(start, stop)
