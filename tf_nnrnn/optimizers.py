@@ -112,7 +112,9 @@ def make_optimizer(
         cls = type(optimizer)
 
         def build(lr):
-            return cls.from_config({**copy.deepcopy(config), "learning_rate": lr})
+            return cls.from_config(
+                {**copy.deepcopy(config), "learning_rate": lr}
+            )
 
     else:
         if isinstance(optimizer, str):

@@ -108,6 +108,7 @@ def expm_frechet_adjoint_eig(a: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
     cdtype = tf.complex128 if a.dtype == tf.float64 else tf.complex64
     # iA is Hermitian with real eigenvalues w; A = Q diag(-i w) Qᴴ.
     w, q = tf.linalg.eigh(tf.complex(tf.zeros_like(a), a))
+    w = tf.math.real(w)  # eigh returns the (real) eigenvalues as complex
     lam = tf.complex(tf.zeros_like(w), -w)
     qh = tf.linalg.adjoint(q)
     gc = tf.cast(g, cdtype)

@@ -43,6 +43,16 @@ def _check_bool(name: str, value: Any) -> bool:
     return value
 
 
+def _get_initializer(identifier: Any) -> keras.initializers.Initializer:
+    """`keras.initializers.get`, with None meaning PyTorch's Linear init."""
+    if identifier is None:
+        # U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the authors' (PyTorch) default.
+        return keras.initializers.VarianceScaling(
+            scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
+        )
+    return keras.initializers.get(identifier)
+
+
 def _nearest_memory_sizes(memory_size: int, num_heads: int) -> list[int]:
     """Memory sizes next to `memory_size` with `num_heads * M` a square."""
     # k * M = s^2 exactly when M = c * j^2, c the square-free part of k.
@@ -80,7 +90,7 @@ class NRUCell(keras.layers.Layer):
     `z_t = [h_t; m_{t-1}]`, `k = num_heads`, `M = memory_size` and
     `s = sqrt(k M)` (as in the authors' code, row-vector convention):
 
-        h_t = ReLU(LN?(x_t W_x + [h_{t-1}; m_{t-1}] W_r + b))
+        h_t = ReLU(LN?([x_t; h_{t-1}; m_{t-1}] W_h + b))
         [α; β; a_w; b_w; a_e; b_e] = z_t W_m + b_m   (α, β ∈ R^k; a, b ∈ R^s)
         V_w = rownorm_5(reshape(a_w b_wᵀ, (k, M)))   (same for V_e)
         m_t = m_{t-1} + (1/k) Σ_i (α_i V_w,i − β_i V_e,i)
@@ -100,18 +110,21 @@ class NRUCell(keras.layers.Layer):
         memory_relu: Apply a ReLU to the strengths α, β and to the outer
             products before the normalisation (the authors' `use_relu`
             flag; off in their experiments). Default False.
-        kernel_initializer: Initializer of `kernel` (`W_x`, input to
-            hidden). Default "glorot_uniform".
-        recurrent_initializer: Initializer of `recurrent_kernel` (`W_r`,
-            `[h; m]` to hidden). Default "orthogonal".
-        memory_initializer: Initializer of `memory_kernel` (`W_m`, `z` to
-            strengths and directions). Default "glorot_uniform".
+        kernel_initializer: Initializer of `kernel` (`W_h`, of shape
+            `(input_dim + units + memory_size, units)`, acting on
+            `[x; h; m]`). Default None: PyTorch's `nn.Linear` default
+            `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, which the authors' code
+            uses, i.e. `VarianceScaling(1/3, "fan_in", "uniform")`.
+            (Glorot is about twice as large here and lets `m` explode.)
+        memory_initializer: Initializer of `memory_kernel` (`W_m`, of shape
+            `(units + memory_size, 2k + 4s)`, from `z` to the strengths and
+            direction factors). Default None: same as `kernel_initializer`.
         bias_initializer: Initializer of `bias` and `memory_bias`.
             Default "zeros".
-        kernel_regularizer, recurrent_regularizer, memory_regularizer,
-        bias_regularizer: Optional regularizers of the same weights.
-        kernel_constraint, recurrent_constraint, memory_constraint,
-        bias_constraint: Optional constraints of the same weights.
+        kernel_regularizer, memory_regularizer, bias_regularizer: Optional
+            regularizers of the same weights.
+        kernel_constraint, memory_constraint, bias_constraint: Optional
+            constraints of the same weights.
         epsilon: Positive float, floor of the L5 norm in the direction
             normalisation (the authors use 1e-12). Default 1e-12.
         layer_norm_epsilon: Positive float added to the variance in the layer
@@ -144,16 +157,13 @@ class NRUCell(keras.layers.Layer):
         num_heads: int = 4,
         use_layer_norm: bool = False,
         memory_relu: bool = False,
-        kernel_initializer: Any = "glorot_uniform",
-        recurrent_initializer: Any = "orthogonal",
-        memory_initializer: Any = "glorot_uniform",
+        kernel_initializer: Any = None,
+        memory_initializer: Any = None,
         bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
-        recurrent_regularizer: Any = None,
         memory_regularizer: Any = None,
         bias_regularizer: Any = None,
         kernel_constraint: Any = None,
-        recurrent_constraint: Any = None,
         memory_constraint: Any = None,
         bias_constraint: Any = None,
         epsilon: float = 1e-12,
@@ -186,22 +196,13 @@ class NRUCell(keras.layers.Layer):
         self.layer_norm_epsilon = _check_positive_float(
             "layer_norm_epsilon", layer_norm_epsilon
         )
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(
-            recurrent_initializer
-        )
-        self.memory_initializer = keras.initializers.get(memory_initializer)
+        self.kernel_initializer = _get_initializer(kernel_initializer)
+        self.memory_initializer = _get_initializer(memory_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(
-            recurrent_regularizer
-        )
         self.memory_regularizer = keras.regularizers.get(memory_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.recurrent_constraint = keras.constraints.get(
-            recurrent_constraint
-        )
         self.memory_constraint = keras.constraints.get(memory_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.state_size = [self.units, self.memory_size]
@@ -215,19 +216,13 @@ class NRUCell(keras.layers.Layer):
             )
         k, s = self.num_heads, self.direction_size
         z_dim = self.units + self.memory_size
+        # Rows: [x (input_dim) | h (units) | m (memory_size)].
         self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units),
+            shape=(input_shape[-1] + z_dim, self.units),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
             name="kernel",
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(z_dim, self.units),
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-            name="recurrent_kernel",
         )
         self.bias = self.add_weight(
             shape=(self.units,),
@@ -269,14 +264,8 @@ class NRUCell(keras.layers.Layer):
 
     def call(self, inputs: Any, states: Any, training: bool = False):
         h_prev, m_prev = states[0], states[1]
-        pre = (
-            ops.matmul(inputs, self.kernel)
-            + ops.matmul(
-                ops.concatenate([h_prev, m_prev], axis=-1),
-                self.recurrent_kernel,
-            )
-            + self.bias
-        )
+        xhm = ops.concatenate([inputs, h_prev, m_prev], axis=-1)
+        pre = ops.matmul(xhm, self.kernel) + self.bias
         if self.use_layer_norm:
             mean = ops.mean(pre, axis=-1, keepdims=True)
             var = ops.var(pre, axis=-1, keepdims=True)
@@ -315,15 +304,12 @@ class NRUCell(keras.layers.Layer):
             "use_layer_norm": self.use_layer_norm,
             "memory_relu": self.memory_relu,
             "kernel_initializer": ser_init(self.kernel_initializer),
-            "recurrent_initializer": ser_init(self.recurrent_initializer),
             "memory_initializer": ser_init(self.memory_initializer),
             "bias_initializer": ser_init(self.bias_initializer),
             "kernel_regularizer": ser_reg(self.kernel_regularizer),
-            "recurrent_regularizer": ser_reg(self.recurrent_regularizer),
             "memory_regularizer": ser_reg(self.memory_regularizer),
             "bias_regularizer": ser_reg(self.bias_regularizer),
             "kernel_constraint": ser_con(self.kernel_constraint),
-            "recurrent_constraint": ser_con(self.recurrent_constraint),
             "memory_constraint": ser_con(self.memory_constraint),
             "bias_constraint": ser_con(self.bias_constraint),
             "epsilon": self.epsilon,

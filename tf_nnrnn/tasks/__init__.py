@@ -64,11 +64,7 @@ def get_task(name: str, **kwargs: Any):
 
 def check_int(name: str, value: Any, minimum: int = 1) -> int:
     """`value` as an int >= `minimum`, else a ValueError naming `name`."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-    ):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected an "
             f"integer >= {minimum}, got {value!r}."

@@ -1,0 +1,272 @@
+"""The parametrized cells under keras.layers.RNN."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_nnrnn
+from tf_nnrnn.parametrizations import orthogonality_error
+from tests.helpers import assert_config_roundtrip, assert_saved_model_identical
+
+CELLS = {
+    "nnrnn": lambda n, **kw: tf_nnrnn.NNRNNCell(n, **kw),
+    "exprnn": lambda n, **kw: tf_nnrnn.ExpRNNCell(n, **kw),
+    "scornn": lambda n, **kw: tf_nnrnn.ScoRNNCell(n, 3, **kw),
+}
+
+
+def perturb(cell, rng):
+    """Move every weight off its (often trivial) initial value."""
+    for w in cell.weights:
+        w.assign(w.numpy() + 0.1 * rng.normal(size=w.shape))
+
+
+def step_by_hand(cell, x, mask=None, go_backwards=False):
+    h = np.zeros((x.shape[0], cell.units), np.float32)
+    steps = range(x.shape[1])
+    outputs = []
+    for t in reversed(steps) if go_backwards else steps:
+        out, state = cell(x[:, t], [h])
+        new = state[0].numpy()
+        if mask is not None:
+            keep = mask[:, t : t + 1]
+            new = np.where(keep, new, h)
+            out = np.where(keep, out.numpy(), 0.0)
+        h = new
+        outputs.append(np.asarray(out))
+    return np.stack(outputs, axis=1), h
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_hand_stepped_equals_rnn_layer(name, go_backwards):
+    rng = np.random.default_rng(0)
+    cell = CELLS[name](6)
+    layer = keras.layers.RNN(
+        cell, return_sequences=True, return_state=True, go_backwards=go_backwards
+    )
+    x = rng.normal(size=(3, 7, 4)).astype("float32")
+    layer(x)
+    perturb(cell, rng)
+    seq, state = layer(x)
+    ref_seq, ref_state = step_by_hand(cell, x, go_backwards=go_backwards)
+    np.testing.assert_allclose(seq.numpy(), ref_seq, atol=1e-6)
+    np.testing.assert_allclose(state.numpy(), ref_state, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_masking_matches_hand_stepping(name):
+    rng = np.random.default_rng(1)
+    cell = CELLS[name](6)
+    layer = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    x = rng.normal(size=(3, 7, 4)).astype("float32")
+    mask = np.ones((3, 7), bool)
+    mask[0, 5:] = False
+    mask[2, 2:] = False
+    layer(x)
+    perturb(cell, rng)
+    seq, state = layer(x, mask=mask)
+    ref_seq, ref_state = step_by_hand(cell, x, mask=mask)
+    np.testing.assert_allclose(state.numpy(), ref_state, atol=1e-6)
+    # Keras repeats the last output on masked steps; compare unmasked ones.
+    np.testing.assert_allclose(seq.numpy()[mask], ref_seq[mask], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_config_and_keras_file_roundtrip(name, tmp_path):
+    kwargs = {"dropout": 0.1, "recurrent_dropout": 0.2}
+    if name == "nnrnn":
+        kwargs.update(
+            gamma_regularizer=tf_nnrnn.GammaRegularizer(1e-3, "l1"),
+            gamma_constraint=tf_nnrnn.ClipRange(0.0, 2.0),
+            triangular_regularizer=keras.regularizers.L2(1e-5),
+            triangular_mask="strict",
+            skew_initializer="random_orthogonal",
+        )
+    elif name == "exprnn":
+        kwargs.update(skew_initializer=tf_nnrnn.initializers.Cayley(seed=3))
+    cell = CELLS[name](6, **kwargs)
+    clone = assert_config_roundtrip(cell)
+    assert clone.get_config()["dropout"] == 0.1
+    inputs = keras.Input((5, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.RNN(cell)(inputs))
+    model = keras.Model(inputs, outputs)
+    perturb(cell, np.random.default_rng(2))
+    x = np.random.default_rng(3).normal(size=(4, 5, 3)).astype("float32")
+    loaded = assert_saved_model_identical(model, x, tmp_path)
+    loaded_cell = loaded.layers[1].cell
+    assert type(loaded_cell) is type(cell)
+    np.testing.assert_allclose(
+        loaded_cell.recurrent_matrix().numpy(),
+        cell.recurrent_matrix().numpy(),
+    )
+
+
+def test_nnrnn_weight_names_and_shapes():
+    cell = tf_nnrnn.NNRNNCell(8)
+    keras.layers.RNN(cell)(np.zeros((1, 2, 3), "float32"))
+    shapes = {w.name: tuple(w.shape) for w in cell.weights}
+    assert shapes == {
+        "kernel": (3, 8),
+        "skew_kernel": (8, 8),
+        "theta": (4,),
+        "gamma": (4,),
+        "triangular_kernel": (8, 8),
+        "modrelu_bias": (8,),
+    }
+    for c in (tf_nnrnn.ExpRNNCell(4), tf_nnrnn.ScoRNNCell(4)):
+        keras.layers.RNN(c)(np.zeros((1, 2, 3), "float32"))
+        assert {w.name for w in c.weights} == {
+            "kernel",
+            "skew_kernel",
+            "modrelu_bias",
+        }
+
+
+def test_nnrnn_initial_matrix_is_orthogonal():
+    for init in ("cayley", "henaff", "random_orthogonal", "zeros"):
+        cell = tf_nnrnn.NNRNNCell(8, skew_initializer=init)
+        keras.layers.RNN(cell)(np.zeros((1, 2, 3), "float32"))
+        assert float(orthogonality_error(cell.recurrent_matrix())) < 1e-5
+
+
+def _train_steps(cell, steps, lr_orth, seed=0):
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential(
+        [keras.Input((10, 2)), keras.layers.RNN(cell), keras.layers.Dense(1)]
+    )
+    model.compile(
+        optimizer=tf_nnrnn.make_optimizer("rmsprop", 1e-2, lr_orth), loss="mse"
+    )
+    x = rng.normal(size=(8 * steps, 10, 2)).astype("float32")
+    y = rng.normal(size=(8 * steps, 1)).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    return model
+
+
+def test_orthogonality_after_200_large_lr_steps():
+    nn = tf_nnrnn.NNRNNCell(16, gamma_regularizer=tf_nnrnn.GammaRegularizer(0.1))
+    _train_steps(nn, 200, lr_orth=0.1)
+    p, theta_t = nn.schur_parts()
+    assert float(orthogonality_error(p)) <= 1e-5
+    t = nn.triangular_kernel.numpy()
+    assert np.abs(t).max() > 1e-3  # T did train
+    mask = tf_nnrnn.parametrizations.triangular_mask(16, block=True)
+    assert np.all(t[mask == 0] == 0.0)
+    # skew_kernel moved a lot: the large orthogonal learning rate was used.
+    ex = tf_nnrnn.ExpRNNCell(16)
+    _train_steps(ex, 200, lr_orth=0.1)
+    assert float(orthogonality_error(ex.recurrent_matrix())) <= 1e-5
+    sc = tf_nnrnn.ScoRNNCell(16, 5)
+    _train_steps(sc, 200, lr_orth=0.1)
+    w_dinv = sc.recurrent_matrix().numpy() * sc.scaling_diagonal()
+    assert float(orthogonality_error(w_dinv)) <= 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_jit_training_matches_graph_mode(name):
+    results = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(7)
+        rng = np.random.default_rng(7)
+        model = keras.Sequential(
+            [
+                keras.Input((12, 3)),
+                keras.layers.RNN(CELLS[name](8)),
+                keras.layers.Dense(1),
+            ]
+        )
+        model.compile(
+            optimizer=tf_nnrnn.make_optimizer("adam", 1e-2, 1e-3),
+            loss="mse",
+            jit_compile=jit,
+        )
+        x = rng.normal(size=(40, 12, 3)).astype("float32")
+        y = rng.normal(size=(40, 1)).astype("float32")
+        hist = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        results.append((hist.history["loss"], model.get_weights()))
+    (loss_a, w_a), (loss_b, w_b) = results
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-4)
+    # XLA reorders float32 sums; Adam's m/sqrt(v) amplifies the last digits
+    # of tiny gradients, so weights agree to 1e-3 after 10 steps at lr 1e-2.
+    for a, b in zip(w_a, w_b):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    keras.config.set_dtype_policy(policy)
+    cell = tf_nnrnn.NNRNNCell(8)
+    model = keras.Sequential(
+        [
+            keras.Input((6, 2)),
+            keras.layers.RNN(cell),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
+    model.compile(optimizer=tf_nnrnn.make_optimizer("rmsprop"), loss="mse")
+    x = np.random.default_rng(0).normal(size=(16, 6, 2)).astype("float32")
+    hist = model.fit(x, np.ones((16, 1)), epochs=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    assert cell.skew_kernel.dtype == "float32"
+    assert cell.recurrent_matrix().dtype == tf.float32
+    assert cell.compute_dtype == policy.split("_")[1]
+    seen = {}
+    orig = type(cell).recurrent_matrix
+
+    def spy(self):
+        w = orig(self)
+        seen["dtype"] = w.dtype
+        return w
+
+    type(cell).recurrent_matrix = spy
+    try:
+        model(x)
+    finally:
+        type(cell).recurrent_matrix = orig
+    assert seen["dtype"] == tf.float32  # parametrization in full precision
+
+
+def test_dropout_changes_training_outputs_only():
+    cell = tf_nnrnn.ExpRNNCell(8, dropout=0.5, recurrent_dropout=0.5, seed=1)
+    layer = keras.layers.RNN(cell)
+    x = np.ones((4, 5, 3), "float32")
+    np.testing.assert_array_equal(layer(x).numpy(), layer(x).numpy())
+    assert not np.allclose(layer(x, training=True).numpy(), layer(x).numpy())
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: tf_nnrnn.NNRNNCell(0), "`units`"),
+        (lambda: tf_nnrnn.NNRNNCell(8.0), "`units`"),
+        (lambda: tf_nnrnn.ExpRNNCell(-3), "`units`"),
+        (lambda: tf_nnrnn.NNRNNCell(7), "even"),
+        (lambda: tf_nnrnn.NNRNNCell(8, skew_initializer="nope"), "skew_init"),
+        (lambda: tf_nnrnn.ExpRNNCell(8, skew_initializer="bad"), "skew_init"),
+        (lambda: tf_nnrnn.ScoRNNCell(8, num_negative_ones=9), "num_negative"),
+        (lambda: tf_nnrnn.ScoRNNCell(8, num_negative_ones=-1), "num_negative"),
+        (lambda: tf_nnrnn.NNRNNCell(8, triangular_mask="x"), "triangular_mask"),
+        (lambda: tf_nnrnn.NNRNNCell(8, dropout=1.5), "`dropout`"),
+        (lambda: tf_nnrnn.GammaRegularizer(-1.0), "`delta`"),
+        (lambda: tf_nnrnn.GammaRegularizer(1.0, norm="l3"), "`norm`"),
+        (lambda: tf_nnrnn.ClipRange(1.0, 0.0), "min_value"),
+    ],
+)
+def test_bad_arguments_raise_value_error(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 4, 5)])
+def test_wrong_input_rank_raises(shape):
+    layer = keras.layers.RNN(tf_nnrnn.NNRNNCell(4))
+    with pytest.raises(ValueError, match="rank"):
+        layer(np.zeros(shape, "float32"))
+
+
+def test_odd_units_supported_by_orthogonal_cells():
+    for cell in (tf_nnrnn.ExpRNNCell(5), tf_nnrnn.ScoRNNCell(5, 2)):
+        keras.layers.RNN(cell)(np.zeros((1, 2, 3), "float32"))
+        assert float(orthogonality_error(cell.recurrent_matrix())) < 1e-5

@@ -1,0 +1,249 @@
+"""Figures for the analyses (matplotlib, no pyplot: safe without a display).
+
+Each `plot_*` function draws into a given `matplotlib.axes.Axes` or a new
+`matplotlib.figure.Figure` and returns the figure; `save_figure` writes it
+atomically (temporary file in the same directory, then `os.replace`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from tf_nnrnn.analysis.normality import schur_form
+from tf_nnrnn.analysis.pseudospectra import (
+    Pseudospectrum,
+    check_epsilons,
+    pseudospectrum,
+)
+from tf_nnrnn.analysis.robustness import RobustnessCurve
+from tf_nnrnn.analysis.transients import transient_summary
+
+
+def _axes(ax: Any, figsize=(5.0, 4.0)):
+    if ax is None:
+        figure = Figure(figsize=figsize, layout="constrained")
+        return figure, figure.add_subplot()
+    return ax.figure, ax
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
+    """Saves a figure to `path` atomically (temp file, then `os.replace`).
+
+    Args:
+        figure: the matplotlib figure.
+        path: destination file; its suffix picks the format (".png").
+        dpi: resolution. Defaults to 120.
+
+    Returns:
+        The path written, as a string.
+
+    Example:
+        >>> import os, tempfile
+        >>> figure = plot_schur([[0.5, 1.0], [0.0, 0.5]])
+        >>> target = os.path.join(tempfile.mkdtemp(), "schur.png")
+        >>> path = save_figure(figure, target)
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(path)[1] or ".png"
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=suffix)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=dpi)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return path
+
+
+def plot_transients(
+    norms: Mapping[str, Any], ax: Any = None, log: bool = False
+) -> Figure:
+    """Mean `‖h_t‖` (line) and 10–90 % band for each ensemble of curves.
+
+    Args:
+        norms: `{label: array (num_samples, steps + 1)}` from
+            `transient_norms`.
+        ax: axes to draw into. Defaults to a new figure.
+        log: logarithmic y axis. Defaults to False.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> from tf_nnrnn.analysis.transients import chain_matrix
+        >>> from tf_nnrnn.analysis.transients import transient_norms
+        >>> figure = plot_transients(
+        ...     {"α = 1": transient_norms(chain_matrix(10), steps=12)})
+    """
+    figure, ax = _axes(ax)
+    for label, curves in norms.items():
+        summary = transient_summary(curves)
+        steps = np.arange(summary["mean"].shape[0])
+        (line,) = ax.plot(steps, summary["mean"], label=label)
+        ax.fill_between(
+            steps,
+            summary["lower"],
+            summary["upper"],
+            color=line.get_color(),
+            alpha=0.2,
+        )
+    ax.set_xlabel("t")
+    ax.set_ylabel("‖h_t‖")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    return figure
+
+
+def plot_fisher_memory(
+    curves: Mapping[str, Any], ax: Any = None, log: bool = False
+) -> Figure:
+    """Fisher memory curves `J(k)` against the lag k.
+
+    Args:
+        curves: `{label: array (steps,)}` from `fisher_memory_curve`.
+        ax: axes to draw into. Defaults to a new figure.
+        log: logarithmic y axis. Defaults to False.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> import numpy as np
+        >>> figure = plot_fisher_memory({"delay": 1 / np.arange(1, 11)})
+    """
+    figure, ax = _axes(ax)
+    for label, curve in curves.items():
+        curve = np.asarray(curve, dtype=np.float64)
+        ax.plot(np.arange(curve.shape[0]), curve, label=label)
+    ax.set_xlabel("k")
+    ax.set_ylabel("J(k)")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    return figure
+
+
+def plot_schur(source: Any, ax: Any = None, title: str | None = None) -> Figure:
+    """Magnitude `|S|` of the real Schur form: the "hidden chains" picture.
+
+    Large entries above the diagonal blocks are feed-forward connections
+    between Schur modes (non-normality).
+
+    Args:
+        source: matrix `V` (column convention), cell, RNN layer or model.
+        ax: axes to draw into. Defaults to a new figure.
+        title: axes title.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> figure = plot_schur([[0.5, 1.0], [0.0, 0.5]])
+    """
+    figure, ax = _axes(ax)
+    s, _ = schur_form(source)
+    image = ax.imshow(np.abs(s), cmap="magma", interpolation="nearest")
+    figure.colorbar(image, ax=ax, label="|S_ij|")
+    ax.set_xlabel("j")
+    ax.set_ylabel("i")
+    if title:
+        ax.set_title(title)
+    return figure
+
+
+def plot_pseudospectrum(
+    source: Any,
+    epsilons: Sequence[float] = (1e-3, 1e-2, 1e-1),
+    ax: Any = None,
+    title: str | None = None,
+    **grid_kwargs: Any,
+) -> Figure:
+    """Contours `σ_min(zI − V) = ε` for several ε, with the eigenvalues.
+
+    Args:
+        source: a `Pseudospectrum`, or a matrix / cell / layer / model to
+            compute one from (`grid_kwargs` go to `pseudospectrum`).
+        epsilons: contour levels ε > 0. Defaults to (1e-3, 1e-2, 1e-1).
+        ax: axes to draw into. Defaults to a new figure.
+        title: axes title.
+        **grid_kwargs: `num_points`, `extent`, `margin`.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> import numpy as np
+        >>> figure = plot_pseudospectrum(np.diag([0.5, -0.5]), num_points=20)
+    """
+    levels = check_epsilons(epsilons)
+    if not isinstance(source, Pseudospectrum):
+        source = pseudospectrum(source, **grid_kwargs)
+    figure, ax = _axes(ax)
+    log_sigma = np.log10(np.maximum(source.sigma_min, 1e-300))
+    contours = ax.contour(
+        source.real,
+        source.imag,
+        log_sigma,
+        levels=np.log10(levels),
+        cmap="viridis",
+    )
+    ax.clabel(contours, fmt=lambda v: f"ε=1e{v:.0f}", fontsize="x-small")
+    ax.plot(source.eigenvalues.real, source.eigenvalues.imag, "k.", ms=3)
+    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+    ax.plot(circle.real, circle.imag, color="0.6", lw=0.8, ls="--")
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re z")
+    ax.set_ylabel("Im z")
+    if title:
+        ax.set_title(title)
+    return figure
+
+
+def plot_robustness(
+    curves: Mapping[str, RobustnessCurve], ax: Any = None
+) -> Figure:
+    """Metric against perturbation size ε, one line per model and kind.
+
+    Args:
+        curves: `{model name: RobustnessCurve}`.
+        ax: axes to draw into. Defaults to a new figure.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> import numpy as np
+        >>> from tf_nnrnn.analysis.robustness import RobustnessCurve
+        >>> curve = RobustnessCurve(np.array([0.0, 0.1]),
+        ...                         {"fgsm": np.array([1.0, 0.5])}, "accuracy")
+        >>> figure = plot_robustness({"rnn": curve})
+    """
+    figure, ax = _axes(ax)
+    styles = {"uniform": ":", "gaussian": "--", "fgsm": "-"}
+    for index, (name, curve) in enumerate(curves.items()):
+        color = f"C{index}"
+        for kind, values in curve.values.items():
+            ax.plot(
+                curve.epsilons,
+                values,
+                ls=styles.get(kind, "-"),
+                marker="o",
+                ms=3,
+                color=color,
+                label=f"{name}: {kind}",
+            )
+        ax.set_ylabel(curve.metric)
+    ax.set_xlabel("ε")
+    ax.legend(fontsize="small")
+    return figure

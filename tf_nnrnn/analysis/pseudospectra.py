@@ -1,0 +1,191 @@
+"""ε-pseudospectra: `Λ_ε(V) = {z ∈ C : σ_min(zI − V) < ε}`.
+
+For a normal `V`, `σ_min(zI − V)` is the distance from `z` to the nearest
+eigenvalue, so `Λ_ε` is the union of ε-discs around the spectrum; for a
+non-normal `V` it can reach much further (Trefethen & Embree 2005), which is
+how Sengupta & Friston (2018) show that trained recurrent matrices are far
+from normal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from tf_nnrnn.analysis.matrix import (
+    positive_float,
+    positive_int,
+    recurrent_matrix,
+)
+
+# Batched SVDs of (chunk, n, n) complex matrices: keep a chunk near 64 MiB.
+_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class Pseudospectrum:
+    """`σ_min(zI − V)` on a grid of the complex plane.
+
+    Attributes:
+        real: real parts of the grid, shape `(num_imag, num_real)`.
+        imag: imaginary parts of the grid, same shape.
+        sigma_min: `σ_min(zI − V)` at each grid point, same shape.
+        eigenvalues: eigenvalues of `V`.
+    """
+
+    real: np.ndarray
+    imag: np.ndarray
+    sigma_min: np.ndarray
+    eigenvalues: np.ndarray
+
+    def area_fraction(self, epsilon: float) -> float:
+        """Fraction of the grid inside the ε-pseudospectrum."""
+        epsilon = positive_float(epsilon, "epsilon")
+        return float(np.mean(self.sigma_min < epsilon))
+
+    def radius(self, epsilon: float) -> float:
+        """ε-pseudospectral radius `max{|z| : σ_min(zI − V) < ε}` on the grid.
+
+        Only as wide as the grid: a value on the grid's edge means the set
+        reaches beyond it. For a normal matrix it is `ρ(V) + ε`.
+        """
+        epsilon = positive_float(epsilon, "epsilon")
+        inside = self.sigma_min < epsilon
+        if not inside.any():
+            return float("nan")
+        return float(np.abs(self.real + 1j * self.imag)[inside].max())
+
+
+def _bounds(eigenvalues: np.ndarray, margin: float) -> tuple[float, ...]:
+    re, im = eigenvalues.real, eigenvalues.imag
+    half = max(re.max() - re.min(), im.max() - im.min(), 1e-12) / 2
+    pad = half * margin + margin
+    center_re = (re.max() + re.min()) / 2
+    center_im = (im.max() + im.min()) / 2
+    return (
+        center_re - half - pad,
+        center_re + half + pad,
+        center_im - half - pad,
+        center_im + half + pad,
+    )
+
+
+def smallest_singular_values(source: Any, points: Any) -> np.ndarray:
+    """`σ_min(zI − V)` for every complex `z` in `points`.
+
+    Uses the complex Schur form `V = U T U^H` (`σ_min(zI − V) =
+    σ_min(zI − T)`), with batched singular values of the triangular
+    matrices.
+
+    Args:
+        source: matrix `V` (column convention), cell, RNN layer or model.
+        points: complex array of any shape.
+
+    Returns:
+        Float array of the same shape as `points`.
+
+    Example:
+        >>> import numpy as np
+        >>> smallest_singular_values(np.diag([0.0, 1.0]), [0.25, 2j]).round(4)
+        array([0.25, 2.  ])
+    """
+    v_matrix = recurrent_matrix(source)
+    z = np.asarray(points, dtype=np.complex128)
+    if not np.all(np.isfinite(z)):
+        raise ValueError(
+            "Received an invalid value for argument `points`, expected "
+            "finite complex numbers, got NaN or inf."
+        )
+    t, _ = scipy.linalg.schur(v_matrix.astype(np.complex128), output="complex")
+    n = t.shape[0]
+    flat = z.ravel()
+    out = np.empty(flat.shape, dtype=np.float64)
+    chunk = max(1, _CHUNK_BYTES // (16 * n * n))
+    eye = np.eye(n)
+    for start in range(0, flat.size, chunk):
+        zs = flat[start : start + chunk]
+        shifted = zs[:, None, None] * eye - t
+        out[start : start + chunk] = np.linalg.svd(shifted, compute_uv=False)[
+            :, -1
+        ]
+    return out.reshape(z.shape)
+
+
+def pseudospectrum(
+    source: Any,
+    num_points: int = 100,
+    extent: tuple[float, float, float, float] | None = None,
+    margin: float = 0.25,
+) -> Pseudospectrum:
+    """`σ_min(zI − V)` on a grid around the spectrum.
+
+    `Λ_ε(V) = {z : σ_min(zI − V) < ε}`; contour the result at several ε.
+
+    Args:
+        source: matrix `V` (column convention), cell, RNN layer or model.
+        num_points: grid points per axis. Defaults to 100.
+        extent: `(re_min, re_max, im_min, im_max)`. Defaults to the
+            eigenvalues' bounding square widened by `margin`.
+        margin: relative (and absolute) padding of the default extent.
+            Defaults to 0.25.
+
+    Returns:
+        A `Pseudospectrum`.
+
+    Example:
+        >>> import numpy as np
+        >>> grid = pseudospectrum(np.diag([0.5, -0.5]), num_points=11)
+        >>> grid.sigma_min.shape
+        (11, 11)
+    """
+    v_matrix = recurrent_matrix(source)
+    num_points = positive_int(num_points, "num_points", minimum=2)
+    eigenvalues = np.linalg.eigvals(v_matrix)
+    if extent is None:
+        margin = positive_float(margin, "margin")
+        extent = _bounds(eigenvalues, margin)
+    else:
+        extent = tuple(float(e) for e in extent)
+        if (
+            len(extent) != 4
+            or not np.all(np.isfinite(extent))
+            or not (extent[0] < extent[1] and extent[2] < extent[3])
+        ):
+            raise ValueError(
+                "Received an invalid value for argument `extent`, expected "
+                "finite (re_min, re_max, im_min, im_max) with min < max, "
+                f"got {extent}."
+            )
+    real, imag = np.meshgrid(
+        np.linspace(extent[0], extent[1], num_points),
+        np.linspace(extent[2], extent[3], num_points),
+    )
+    sigma = smallest_singular_values(v_matrix, real + 1j * imag)
+    return Pseudospectrum(
+        real=real, imag=imag, sigma_min=sigma, eigenvalues=eigenvalues
+    )
+
+
+def check_epsilons(epsilons: Any) -> list[float]:
+    """Validates a sequence of pseudospectral levels ε > 0 (sorted).
+
+    Args:
+        epsilons: a number or a sequence of positive numbers.
+
+    Returns:
+        The levels as a sorted list of floats.
+
+    Example:
+        >>> check_epsilons([0.1, 0.01])
+        [0.01, 0.1]
+    """
+    values = np.atleast_1d(np.asarray(epsilons, dtype=object))
+    if values.size == 0:
+        raise ValueError(
+            "Received an invalid value for argument `epsilons`, expected "
+            "at least one positive number, got an empty sequence."
+        )
+    return sorted(positive_float(e, "epsilons") for e in values)

@@ -1,0 +1,151 @@
+"""Keras callbacks of the training runner (`tf_nnrnn.training`).
+
+- `MetricsCSV`: one row per epoch (for copy/adding an "epoch" is
+  `log_every` updates) with cumulative updates and seconds, rewritten
+  atomically after every epoch and continued, not duplicated, on resume.
+- `NaNGuard`: Keras' `TerminateOnNaN` that raises `TrainingDiverged` with
+  where it happened and what to try.
+- `ResetRNNState`: zero the states of stateful RNN layers at the start of
+  every epoch, evaluation and prediction (truncated back-propagation
+  carries the state only within one pass over the text).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+
+import keras
+
+from tf_nnrnn.results import atomic_write_text
+
+__all__ = ["MetricsCSV", "NaNGuard", "ResetRNNState", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def read_metrics_csv(path: str) -> list[dict]:
+    """Rows of a metrics CSV as dicts of floats (empty if missing)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)
+        ]
+
+
+class MetricsCSV(keras.callbacks.Callback):
+    """Write `metrics.csv` atomically after every epoch.
+
+    Columns: `epoch` (1-based), `step` (cumulative updates), `seconds`
+    (cumulative training time, across resumed runs) and every logged
+    metric. On resume (`initial_epoch > 0`) the rows of the first
+    `initial_epoch` epochs are kept and later ones dropped, so a row is
+    never duplicated.
+
+    Args:
+        path: the CSV file.
+        initial_epoch: epochs already done (read from the backup).
+
+    Example:
+        >>> cb = MetricsCSV("/tmp/metrics.csv")  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str, initial_epoch: int = 0):
+        super().__init__()
+        self.path = path
+        old = read_metrics_csv(path) if initial_epoch else []
+        self.rows = [r for r in old if r.get("epoch", 0) <= initial_epoch]
+        last = self.rows[-1] if self.rows else {}
+        self._step = int(last.get("step", 0))
+        self._seconds = float(last.get("seconds", 0.0))
+        self._start = None
+        self._epoch_batches = 0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._epoch_batches = batch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._step += self._epoch_batches
+        seconds = self._seconds + time.perf_counter() - self._start
+        row = {"epoch": epoch + 1, "step": self._step, "seconds": seconds}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        self.rows.append(row)
+        self.write()
+
+    @property
+    def seconds(self) -> float:
+        return self.rows[-1]["seconds"] if self.rows else 0.0
+
+    def write(self):
+        columns: list[str] = []
+        for row in self.rows:
+            columns += [k for k in row if k not in columns]
+        lines = [",".join(columns)]
+        for row in self.rows:
+            lines.append(",".join(_fmt(row.get(c)) for c in columns))
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value))
+
+
+class NaNGuard(keras.callbacks.TerminateOnNaN):
+    """Stop at the first NaN or infinite loss with a clear message.
+
+    Raises `TrainingDiverged` (so no result files are written) instead of
+    letting a diverged model be evaluated.
+    """
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"training stopped: the loss became {float(loss)} in epoch "
+                f"{self._epoch + 1}, batch {batch + 1}; no results were "
+                "written. Try a smaller --lr / --lr-orth or --clip-norm."
+            )
+
+
+class ResetRNNState(keras.callbacks.Callback):
+    """Zero every stateful RNN layer's state at each pass's start."""
+
+    def _reset(self):
+        for layer in self.model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset()
+
+    def on_test_begin(self, logs=None):
+        self._reset()
+
+    def on_test_end(self, logs=None):
+        self._reset()
+
+    def on_predict_begin(self, logs=None):
+        self._reset()

@@ -1,0 +1,421 @@
+"""Run settings: their defaults, the quick defaults and the papers' table.
+
+`Settings` is every knob of a run (`tf_nnrnn.training.run` reads nothing
+else, and writes it to `config.json`). `resolve(task, cell, overrides,
+preset)` layers, later winning: `Settings` defaults, the task's quick
+defaults (`QUICK`: a run of a few minutes on a 2-core CPU), the papers'
+settings for (task, cell) when `preset="paper"` (`PAPER`, from
+design/anchors.md), then the explicit `overrides` (command-line flags).
+
+Optimizer notes. RMSprop's `rho` is PyTorch's `alpha`. PyTorch adds its
+`eps = 1e-8` outside the square root, Keras adds `epsilon` inside it
+(`lr·g / sqrt(v + ε)`, default 1e-7, i.e. a floor of 3e-4 on the RMS).
+That floor damps every update of weights with small gradients (the
+orthogonal weights at LR orth 1e-6 …), so `epsilon=None` picks PyTorch's
+behaviour: 1e-16 inside the root for RMSprop, 1e-8 for Adam. Gradient
+clipping (`clip_norm`) is Keras' `global_clipnorm`, like PyTorch's
+`clip_grad_norm_`, applied per optimizer group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+__all__ = ["Settings", "SettingError", "QUICK", "PAPER", "resolve"]
+
+OPTIMIZERS = ("rmsprop", "adam")
+GAMMA_PENALTIES = ("l2", "l1")
+DISTRIBUTE = ("none", "mirrored")
+MASKS = ("block", "strict")
+
+
+class SettingError(ValueError):
+    """A bad setting; `name` is the `Settings` field (the flag's name)."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+
+
+def _bad(name: str, expected: str, value: Any) -> SettingError:
+    return SettingError(
+        name,
+        f"Received an invalid value for argument `{name}`, expected "
+        f"{expected}, got {value!r}.",
+    )
+
+
+@dataclasses.dataclass
+class Settings:
+    """Every setting of a training run.
+
+    Model and optimizer: `units`, `optimizer` ("rmsprop" | "adam"), `lr`,
+    `lr_orth` (None: lr / 10), `rho` (RMSprop), `beta_1`, `beta_2` (Adam),
+    `epsilon` (None: PyTorch-equivalent, see the module docstring),
+    `clip_norm`, `delta` (γ penalty), `gamma_penalty` ("l2" | "l1"),
+    `t_decay` (PyTorch weight decay on T), `skew_init`, `kernel_init`,
+    `triangular_mask` (nnRNN), `num_negative_ones` (scoRNN),
+    `memory_size`, `num_heads` (NRU).
+
+    Schedule: `batch_size`, `steps` (copy/adding: total updates; psMNIST,
+    PTB: at most this many updates per epoch), `epochs` (psMNIST/PTB),
+    `log_every` (copy/adding: updates per logged row), `seed`, `jit`,
+    `distribute` ("none" | "mirrored"), `verbose`.
+
+    Task shape: `time_lag`, `one_hot` (copy), `length` (adding),
+    `permutation_seed`, `train_examples` (psMNIST), `data_dir`
+    (psMNIST/PTB), `bptt`, `embedding_dim` (PTB), `test_size`
+    (copy/adding held-out sequences).
+
+    Example:
+        >>> Settings(units=8).lr_orth_value
+        0.0001
+    """
+
+    units: int = 128
+    optimizer: str = "rmsprop"
+    lr: float = 1e-3
+    lr_orth: float | None = None
+    rho: float = 0.9
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float | None = None
+    clip_norm: float | None = None
+    delta: float = 0.0
+    gamma_penalty: str = "l2"
+    t_decay: float = 0.0
+    skew_init: str | None = None
+    kernel_init: str | None = None
+    triangular_mask: str = "block"
+    num_negative_ones: int | None = None
+    memory_size: int = 64
+    num_heads: int = 4
+    batch_size: int = 32
+    steps: int | None = None
+    epochs: int | None = None
+    log_every: int = 10
+    seed: int = 0
+    jit: bool = False
+    distribute: str = "none"
+    verbose: int = 1
+    time_lag: int = 200
+    one_hot: bool = True
+    length: int = 100
+    permutation_seed: int = 1234
+    train_examples: int | None = None
+    data_dir: str | None = None
+    bptt: int = 150
+    embedding_dim: int = 200
+    test_size: int = 500
+
+    def __post_init__(self):
+        positive_ints = (
+            "units",
+            "memory_size",
+            "num_heads",
+            "batch_size",
+            "log_every",
+            "time_lag",
+            "bptt",
+            "embedding_dim",
+            "test_size",
+        )
+        for name in positive_ints:
+            _check_int(name, getattr(self, name), 1)
+        _check_int("length", self.length, 2)
+        for name in ("steps", "epochs", "train_examples"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        for name in ("seed", "permutation_seed", "verbose"):
+            _check_int(name, getattr(self, name), 0)
+        if self.num_negative_ones is not None:
+            _check_int("num_negative_ones", self.num_negative_ones, 0)
+        for name in ("lr", "lr_orth", "epsilon", "clip_norm"):
+            value = getattr(self, name)
+            if value is not None and not _is_number(value, low=0.0):
+                raise _bad(name, "a positive number", value)
+        for name in ("delta", "t_decay"):
+            if not _is_number(getattr(self, name), low=0.0, closed=True):
+                raise _bad(name, "a non-negative number", getattr(self, name))
+        for name in ("rho", "beta_1", "beta_2"):
+            value = getattr(self, name)
+            if not _is_number(value, low=0.0, closed=True) or value >= 1:
+                raise _bad(name, "a number in [0, 1)", value)
+        for name, accepted in (
+            ("optimizer", OPTIMIZERS),
+            ("gamma_penalty", GAMMA_PENALTIES),
+            ("distribute", DISTRIBUTE),
+            ("triangular_mask", MASKS),
+        ):
+            if getattr(self, name) not in accepted:
+                raise _bad(
+                    name, f"one of {list(accepted)}", getattr(self, name)
+                )
+        for name in ("jit", "one_hot"):
+            if not isinstance(getattr(self, name), bool):
+                raise _bad(name, "a bool", getattr(self, name))
+
+    @property
+    def lr_orth_value(self) -> float:
+        """`lr_orth`, or `lr / 10` (the papers' rule of thumb) when None."""
+        return self.lr / 10 if self.lr_orth is None else self.lr_orth
+
+    @property
+    def epsilon_value(self) -> float:
+        """`epsilon`, or the value matching PyTorch's optimizer."""
+        if self.epsilon is not None:
+            return self.epsilon
+        return 1e-16 if self.optimizer == "rmsprop" else 1e-8
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _is_number(value, low: float, closed: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not math.isfinite(value):
+        return False
+    return value >= low if closed else value > low
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _bad(name, f"an integer >= {minimum}", value)
+
+
+#: Quick defaults: each finishes in a few minutes on a 2-core CPU.
+QUICK: dict[str, dict] = {
+    "copy": dict(
+        time_lag=10,
+        units=64,
+        batch_size=32,
+        steps=600,
+        lr=1e-3,
+        lr_orth=1e-4,
+        rho=0.99,
+        test_size=500,
+    ),
+    "adding": dict(
+        length=30,
+        units=64,
+        batch_size=50,
+        steps=800,
+        lr=1e-3,
+        lr_orth=1e-4,
+        rho=0.99,
+        test_size=1000,
+    ),
+    "psmnist": dict(
+        units=64,
+        batch_size=50,
+        epochs=1,
+        train_examples=5000,
+        lr=1e-3,
+        lr_orth=1e-4,
+        rho=0.99,
+    ),
+    "ptb": dict(
+        units=128,
+        batch_size=32,
+        bptt=50,
+        embedding_dim=64,
+        epochs=1,
+        steps=300,
+        lr=2e-3,
+        lr_orth=2e-4,
+        rho=0.9,
+    ),
+}
+
+_COPY = dict(time_lag=200, one_hot=True, batch_size=10, steps=1500)
+_PSMNIST = dict(batch_size=100, epochs=100, permutation_seed=1234)
+_ADDING = dict(length=20, batch_size=1, steps=20000, log_every=100)
+_PTB = dict(batch_size=128, epochs=100, embedding_dim=200)
+
+#: The papers' settings (design/anchors.md), per task and cell. Input
+#: kernels: Glorot normal (`xavier_normal_`) in the reference copy and
+#: MNIST scripts, He normal (`kaiming`) in its PTB script.
+PAPER: dict[str, dict[str, dict]] = {
+    "copy": {
+        # README's table of reported results (code default init: Henaff).
+        "nnrnn": dict(
+            _COPY,
+            units=128,
+            optimizer="rmsprop",
+            lr=5e-4,
+            lr_orth=1e-6,
+            rho=0.99,
+            delta=1e-4,
+            t_decay=1e-6,
+            skew_init="cayley",
+            kernel_init="glorot_normal",
+        ),
+        "exprnn": dict(
+            _COPY,
+            units=128,
+            lr=1e-3,
+            lr_orth=1e-4,
+            rho=0.99,
+            skew_init="henaff",
+            kernel_init="glorot_normal",
+        ),
+        # scoRNN's own paper (ICML 2018): LR 1e-3 / 1e-4 RMSprop, ρ = n/2;
+        # N = 128 to match the others.
+        "scornn": dict(
+            _COPY, units=128, num_negative_ones=64, lr=1e-3, lr_orth=1e-4
+        ),
+        "lstm": dict(_COPY, units=128, lr=5e-4, rho=0.99),
+        "rnn_orth": dict(_COPY, units=128, lr=2e-4, rho=0.99),
+        "rnn": dict(_COPY, units=128, lr=1e-3, rho=0.9),
+    },
+    "psmnist": {
+        "nnrnn": dict(
+            _PSMNIST,
+            units=512,
+            lr=1.5e-4,
+            lr_orth=1.5e-5,
+            rho=0.99,
+            delta=0.15,
+            t_decay=1e-4,
+            skew_init="cayley",
+            kernel_init="glorot_normal",
+        ),
+        "exprnn": dict(
+            _PSMNIST,
+            units=512,
+            lr=5e-4,
+            lr_orth=5e-5,
+            rho=0.99,
+            skew_init="cayley",
+            kernel_init="glorot_normal",
+        ),
+        "scornn": dict(
+            _PSMNIST, units=170, num_negative_ones=17, lr=1e-3, lr_orth=1e-4
+        ),
+        "lstm": dict(_PSMNIST, units=512, lr=5e-4, rho=0.9),
+        "rnn_orth": dict(_PSMNIST, units=512, lr=5e-5, rho=0.99),
+        "rnn": dict(_PSMNIST, units=512, lr=1e-4, rho=0.9),
+        # NRU authors' psMNIST configuration.
+        "nru": dict(
+            _PSMNIST,
+            units=212,
+            memory_size=256,
+            num_heads=4,
+            optimizer="adam",
+            lr=1e-3,
+            clip_norm=1.0,
+        ),
+    },
+    "ptb": {
+        # The authors' later runs (README): Adam β = (0, 0.9), clipping 10
+        # at TPTT 150 (5 and T decay 1e-6 at 300).
+        "nnrnn": dict(
+            _PTB,
+            units=1024,
+            optimizer="adam",
+            beta_1=0.0,
+            beta_2=0.9,
+            lr=2e-3,
+            lr_orth=2e-4,
+            clip_norm=10.0,
+            delta=1e-4,
+            t_decay=1e-5,
+            skew_init="cayley",
+            kernel_init="he_normal",
+        ),
+        "exprnn": dict(
+            _PTB,
+            units=1024,
+            lr=1e-3,
+            lr_orth=1e-4,
+            rho=0.9,
+            skew_init="cayley",
+            kernel_init="he_normal",
+        ),
+        "rnn_orth": dict(_PTB, units=1024, lr=1e-4, rho=0.9),
+        "rnn": dict(_PTB, units=1024, lr=1e-5, rho=0.9),
+    },
+    "adding": {
+        # No table in the papers; the nnRNN reference script's defaults
+        # (adding_problem.py: T = 20, batch 1, 20000 updates) and scoRNN's
+        # adding settings (n=170, ρ=85).
+        "nnrnn": dict(
+            _ADDING,
+            units=128,
+            lr=2e-4,
+            lr_orth=2e-5,
+            rho=0.99,
+            delta=1e-4,
+            t_decay=1e-5,
+            skew_init="cayley",
+            kernel_init="glorot_normal",
+        ),
+        "exprnn": dict(
+            _ADDING,
+            units=128,
+            lr=2e-4,
+            lr_orth=2e-5,
+            rho=0.99,
+            skew_init="cayley",
+            kernel_init="glorot_normal",
+        ),
+        "scornn": dict(
+            _ADDING, units=170, num_negative_ones=85, lr=1e-3, lr_orth=1e-4
+        ),
+    },
+}
+
+
+def paper_settings(task: str, cell: str, bptt: int | None = None) -> dict:
+    """The papers' settings for (task, cell); ValueError if there are none.
+
+    Example:
+        >>> paper_settings("copy", "nnrnn")["lr_orth"]
+        1e-06
+    """
+    table = PAPER.get(task, {})
+    if cell not in table:
+        raise SettingError(
+            "preset",
+            f"Received an invalid value for argument `preset`: there is no "
+            f"'paper' preset for task {task!r} and cell {cell!r}; presets "
+            f"exist for cells {sorted(table)}.",
+        )
+    values = dict(table[cell])
+    if task == "ptb" and cell == "nnrnn" and bptt == 300:
+        values.update(clip_norm=5.0, t_decay=1e-6)
+    return values
+
+
+def resolve(
+    task: str,
+    cell: str,
+    overrides: dict | None = None,
+    preset: str | None = None,
+) -> Settings:
+    """Settings of a run: defaults < quick (task) < preset < overrides.
+
+    Args:
+        task: task name.
+        cell: cell name.
+        overrides: explicit settings (e.g. the flags a user typed).
+        preset: None or `"paper"`.
+
+    Example:
+        >>> resolve("copy", "nnrnn", {"seed": 3}, preset="paper").units
+        128
+    """
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise TypeError(f"Unknown settings: {sorted(unknown)}.")
+    values = dict(QUICK.get(task, {}))
+    if preset is not None:
+        if preset != "paper":
+            raise _bad("preset", "None or 'paper'", preset)
+        values = paper_settings(task, cell, overrides.get("bptt"))
+    values.update(overrides)
+    return Settings(**values)

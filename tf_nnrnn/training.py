@@ -1,0 +1,385 @@
+"""One runner for every task: `run(task, cell, settings, out_dir)`.
+
+The path of a run: `tf_nnrnn.tasks` gives the data sets, `tf_nnrnn.models`
+builds `keras.layers.RNN(cell)` and its head, `make_optimizer` routes the
+orthogonal weights to their own learning rate, `model.fit` trains with a
+Keras progress bar, and the run leaves in `out_dir`:
+
+- `config.json`: every setting (written first; a resumed run must match);
+- `metrics.csv`: one row per epoch (copy/adding: per `log_every` updates);
+- `result.json`: task, cell, units, parameters, steps, epochs, seconds,
+  final train loss, the task's test metric and its baseline;
+- `learning_curve.png`;
+- `backup/`: `keras.callbacks.BackupAndRestore`'s checkpoint while the run
+  is unfinished, so re-running the same command resumes where it stopped;
+- `best.weights.h5` (psMNIST, PTB): the best-validation weights, which the
+  test uses.
+
+A NaN loss raises `TrainingDiverged` and no result is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tf_nnrnn.callbacks import (
+    MetricsCSV,
+    NaNGuard,
+    ResetRNNState,
+    TrainingDiverged,
+    read_metrics_csv,
+)
+from tf_nnrnn.models import CELL_NAMES, build_model
+from tf_nnrnn.optimizers import make_optimizer
+from tf_nnrnn.presets import SettingError, Settings
+from tf_nnrnn.results import atomic_write_json, plot_curves
+from tf_nnrnn.tasks import TASK_NAMES, get_task
+
+__all__ = ["run", "make_task", "compile_model", "TrainingDiverged"]
+
+# Settings that may change between an interrupted run and its resumption.
+_RESUME_FREE = ("verbose", "jit", "distribute")
+
+
+def make_task(task: str, settings: Settings):
+    """The task object of `task` configured from `settings`.
+
+    Raises:
+        ValueError: unknown task or bad task argument.
+        FileNotFoundError: the data set is not available.
+
+    Example:
+        >>> make_task("copy", Settings(time_lag=5)).sequence_length
+        25
+    """
+    s = settings
+    if task == "copy":
+        return get_task(
+            "copy",
+            time_lag=s.time_lag,
+            one_hot=s.one_hot,
+            test_size=s.test_size,
+        )
+    if task == "adding":
+        return get_task("adding", length=s.length, test_size=s.test_size)
+    if task == "psmnist":
+        return get_task(
+            "psmnist",
+            permutation_seed=s.permutation_seed,
+            data_dir=s.data_dir,
+            train_examples=s.train_examples,
+        )
+    if task == "ptb":
+        return get_task(
+            "ptb",
+            data_dir=s.data_dir,
+            bptt=s.bptt,
+            embedding_dim=s.embedding_dim,
+        )
+    raise SettingError(
+        "task",
+        "Received an invalid value for argument `task`, expected one of "
+        f"{list(TASK_NAMES)}, got {task!r}.",
+    )
+
+
+def compile_model(model: keras.Model, task: Any, settings: Settings) -> None:
+    """Compile with the two-learning-rate optimizer and the task's loss."""
+    s = settings
+    kwargs: dict[str, Any] = {"epsilon": s.epsilon_value}
+    if s.optimizer == "rmsprop":
+        kwargs["rho"] = s.rho
+    else:
+        kwargs.update(beta_1=s.beta_1, beta_2=s.beta_2)
+    if s.clip_norm is not None:
+        kwargs["global_clipnorm"] = s.clip_norm
+    optimizer = make_optimizer(s.optimizer, s.lr, s.lr_orth_value, **kwargs)
+    model.compile(
+        optimizer=optimizer,
+        loss=task.loss(),
+        metrics=task.metrics(),
+        jit_compile=s.jit,
+    )
+
+
+def _check(task: str, cell: str, settings: Settings, task_obj: Any) -> None:
+    if cell not in CELL_NAMES:
+        raise SettingError(
+            "cell",
+            "Received an invalid value for argument `cell`, expected one of "
+            f"{list(CELL_NAMES)}, got {cell!r}.",
+        )
+    if task_obj.uses_steps and settings.steps is None:
+        raise SettingError(
+            "steps",
+            f"Received an invalid value for argument `steps`, the {task} "
+            "task needs the number of updates, got None.",
+        )
+    if not task_obj.uses_steps and settings.epochs is None:
+        raise SettingError(
+            "epochs",
+            f"Received an invalid value for argument `epochs`, the {task} "
+            "task needs a number of epochs, got None.",
+        )
+    if getattr(task_obj, "stateful", False) and settings.distribute != "none":
+        raise SettingError(
+            "distribute",
+            "Received an invalid value for argument `distribute`: the PTB "
+            "model carries its hidden state across segments in per-batch "
+            "state variables, which MirroredStrategy cannot split; accepted "
+            f"for ptb: ['none'], got {settings.distribute!r}.",
+        )
+
+
+def _schedule(task_obj: Any, settings: Settings) -> tuple[int, int | None]:
+    """`(epochs, steps_per_epoch)` of `model.fit`."""
+    if task_obj.uses_steps:
+        log_every = min(settings.log_every, settings.steps)
+        while settings.steps % log_every:  # largest divisor <= log_every
+            log_every -= 1
+        return settings.steps // log_every, log_every
+    return settings.epochs, settings.steps
+
+
+def _backup_epoch(backup_dir: str) -> int:
+    """Epochs done by an interrupted run (BackupAndRestore's metadata)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _check_resume(out_dir: str, config: dict) -> None:
+    path = os.path.join(out_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        old = json.load(f)
+    strip = {
+        k: v for k, v in config["settings"].items() if k not in _RESUME_FREE
+    }
+    before = {
+        k: v
+        for k, v in old.get("settings", {}).items()
+        if k not in _RESUME_FREE
+    }
+    same_run = (
+        old.get("task") == config["task"] and old.get("cell") == config["cell"]
+    )
+    if before != strip or not same_run:
+        changed = sorted(k for k in strip if before.get(k) != strip.get(k))
+        raise SettingError(
+            "out",
+            f"Received an invalid value for argument `out`: {out_dir!r} holds "
+            "an unfinished run with different settings "
+            f"({', '.join(changed) or 'task/cell'}); rerun it with the same "
+            "settings or choose another folder.",
+        )
+
+
+def _strategy(settings: Settings):
+    if settings.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def run(
+    task: str,
+    cell: str,
+    settings: Settings | None = None,
+    out_dir: str | None = None,
+    callbacks: list | tuple = (),
+) -> dict:
+    """Train `cell` on `task` with `settings`; write and return the result.
+
+    Args:
+        task: one of `tf_nnrnn.tasks.TASK_NAMES`.
+        cell: one of `tf_nnrnn.models.CELL_NAMES`.
+        settings: a `tf_nnrnn.presets.Settings` (default: its defaults).
+        out_dir: folder for the result files (None: nothing is written and
+            no checkpoint is kept).
+        callbacks: extra Keras callbacks (run after the built-in ones).
+
+    Returns:
+        The result dictionary (also `out_dir/result.json`).
+
+    Raises:
+        SettingError: a bad setting (its `name` is the setting).
+        FileNotFoundError: the task's data are not available.
+        TrainingDiverged: the loss became NaN or infinite.
+
+    Example:
+        >>> from tf_nnrnn.presets import Settings
+        >>> result = run("copy", "lstm", Settings(
+        ...     time_lag=5, units=8, steps=4, log_every=2, test_size=8,
+        ...     verbose=0))
+        >>> sorted(result)[:3]
+        ['baseline', 'cell', 'description']
+    """
+    settings = settings or Settings()
+    if not isinstance(settings, Settings):
+        raise TypeError(
+            "Received an invalid value for argument `settings`, expected a "
+            f"tf_nnrnn.presets.Settings, got {type(settings).__name__}."
+        )
+    task_obj = make_task(task, settings)
+    _check(task, cell, settings, task_obj)
+    epochs, steps_per_epoch = _schedule(task_obj, settings)
+    config = {
+        "task": task,
+        "cell": cell,
+        "settings": settings.to_dict(),
+        "task_config": task_obj.config(),
+        "steps_per_epoch": steps_per_epoch,
+        "epochs": epochs,
+    }
+    initial_epoch = 0
+    if out_dir is not None:
+        backup_dir = os.path.join(out_dir, "backup")
+        initial_epoch = _backup_epoch(backup_dir)
+        if initial_epoch:
+            _check_resume(out_dir, config)
+        atomic_write_json(os.path.join(out_dir, "config.json"), config)
+
+    keras.utils.set_random_seed(settings.seed)
+    strategy = _strategy(settings)
+    with strategy.scope():
+        model = build_model(task_obj, cell, settings)
+        compile_model(model, task_obj, settings)
+
+    seed, batch = settings.seed, settings.batch_size
+    if task_obj.uses_steps:
+        train = task_obj.train_dataset(
+            batch, seed, start_step=initial_epoch * steps_per_epoch
+        )
+    else:
+        train = task_obj.train_dataset(batch, seed)
+    validation = task_obj.validation_dataset(batch, seed)
+
+    metrics_cb = MetricsCSV(
+        os.path.join(out_dir or ".", "metrics.csv"), initial_epoch
+    )
+    cbs: list = [NaNGuard()]
+    if getattr(task_obj, "stateful", False):
+        cbs.append(ResetRNNState())
+    best_path = None
+    if out_dir is not None:
+        cbs.insert(0, keras.callbacks.BackupAndRestore(backup_dir))
+        cbs.append(metrics_cb)
+        if validation is not None:
+            best_path = os.path.join(out_dir, "best.weights.h5")
+            cbs.append(_best_checkpoint(best_path, task_obj, metrics_cb))
+    else:
+        metrics_cb.write = lambda: None
+        cbs.append(metrics_cb)
+    cbs.extend(callbacks)
+    if initial_epoch and settings.verbose:
+        print(
+            f"Resuming from {out_dir}: {initial_epoch} of {epochs} epochs done."
+        )
+
+    model.fit(
+        train,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation,
+        callbacks=cbs,
+        verbose=settings.verbose,
+        shuffle=False,
+    )
+    if best_path is not None and os.path.exists(best_path):
+        model.load_weights(best_path)
+    test_logs = model.evaluate(
+        task_obj.test_dataset(batch, seed),
+        return_dict=True,
+        verbose=0,
+        callbacks=[ResetRNNState()]
+        if getattr(task_obj, "stateful", False)
+        else [],
+    )
+    summary = task_obj.summarize(test_logs)
+    rows = metrics_cb.rows
+    last = rows[-1] if rows else {}
+    result = {
+        "task": task,
+        "cell": cell,
+        "units": settings.units,
+        "parameters": int(model.count_params()),
+        "steps": int(last.get("step", 0)),
+        "epochs": int(last.get("epoch", 0)),
+        "seconds": round(metrics_cb.seconds, 3),
+        "final_train_loss": last.get("loss"),
+        "final_train_metrics": {
+            k: v
+            for k, v in last.items()
+            if k not in ("epoch", "step", "seconds")
+        },
+        **summary,
+        "description": task_obj.describe(summary),
+        "resumed_from_epoch": initial_epoch,
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    if out_dir is not None:
+        _plot(os.path.join(out_dir, "learning_curve.png"), rows, task_obj, cell)
+        atomic_write_json(os.path.join(out_dir, "result.json"), result)
+    return result
+
+
+def _best_checkpoint(path: str, task_obj: Any, metrics_cb: MetricsCSV):
+    monitor = "val_" + task_obj.monitor_metric
+    mode = "max" if "accuracy" in monitor else "min"
+    seen = [r[monitor] for r in metrics_cb.rows if monitor in r]
+    threshold = None
+    if seen:  # resumed: only improve on what the first run saved
+        threshold = max(seen) if mode == "max" else min(seen)
+    return keras.callbacks.ModelCheckpoint(
+        path,
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=threshold,
+        verbose=0,
+    )
+
+
+def _plot(path: str, rows: list[dict], task_obj: Any, cell: str) -> None:
+    metric = task_obj.monitor_metric
+    steps = [r["step"] for r in rows]
+    curves = {}
+    for key, label in (
+        (metric, f"train {metric}"),
+        (f"val_{metric}", "validation"),
+    ):
+        if rows and key in rows[0]:
+            curves[label] = (steps, [r[key] for r in rows])
+    baseline_label = {"copy": "memoryless", "adding": "predict 1"}.get(
+        task_obj.name, "baseline"
+    )
+    plot_curves(
+        path,
+        curves,
+        ylabel=metric,
+        title=f"{task_obj.name}, {cell}",
+        baseline=task_obj.baseline,
+        baseline_label=baseline_label,
+    )
+
+
+def load_metrics(out_dir: str) -> list[dict]:
+    """The rows of `out_dir/metrics.csv`."""
+    return read_metrics_csv(os.path.join(out_dir, "metrics.csv"))
