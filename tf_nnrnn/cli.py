@@ -15,8 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from tf_nnrnn.models import CELL_NAMES
-from tf_nnrnn.presets import DISTRIBUTE, GAMMA_PENALTIES, MASKS, OPTIMIZERS
-from tf_nnrnn.presets import SettingError, resolve
+from tf_nnrnn.presets import (
+    DISTRIBUTE,
+    GAMMA_PENALTIES,
+    MASKS,
+    OPTIMIZERS,
+    SettingError,
+    resolve,
+)
 
 __all__ = ["build_parser", "parse_settings", "main", "flag_of"]
 
@@ -53,24 +59,43 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     s = argparse.SUPPRESS
     add("--cell", choices=CELL_NAMES, default="nnrnn", help="recurrent cell")
-    add("--preset", choices=["paper"], default=None,
-        help="the paper's settings for this task and cell (anchors.md)")
+    add(
+        "--preset",
+        choices=["paper"],
+        default=None,
+        help="the paper's settings for this task and cell (anchors.md)",
+    )
     add("--units", type=int, default=s, help="hidden units")
     add("--optimizer", choices=OPTIMIZERS, default=s)
     add("--lr", type=float, default=s, help="learning rate")
-    add("--lr-orth", type=float, default=s,
-        help="learning rate of the orthogonal weights (default lr / 10)")
+    add(
+        "--lr-orth",
+        type=float,
+        default=s,
+        help="learning rate of the orthogonal weights (default lr / 10)",
+    )
     add("--rho", type=float, default=s, help="RMSprop smoothing (alpha)")
     add("--beta1", dest="beta_1", type=float, default=s, help="Adam beta_1")
     add("--beta2", dest="beta_2", type=float, default=s, help="Adam beta_2")
-    add("--epsilon", type=float, default=s,
-        help="optimizer epsilon (default: PyTorch-equivalent)")
+    add(
+        "--epsilon",
+        type=float,
+        default=s,
+        help="optimizer epsilon (default: PyTorch-equivalent)",
+    )
     add("--delta", type=float, default=s, help="nnRNN gamma penalty")
     add("--gamma-penalty", choices=GAMMA_PENALTIES, default=s)
-    add("--t-decay", type=float, default=s,
-        help="nnRNN weight decay on T (PyTorch weight_decay semantics)")
-    add("--skew-init", default=s,
-        help="cayley | henaff | random_orthogonal | zeros")
+    add(
+        "--t-decay",
+        type=float,
+        default=s,
+        help="nnRNN weight decay on T (PyTorch weight_decay semantics)",
+    )
+    add(
+        "--skew-init",
+        default=s,
+        help="cayley | henaff | random_orthogonal | zeros",
+    )
     add("--kernel-init", default=s, help="input kernel initializer")
     add("--triangular-mask", choices=MASKS, default=s, help="nnRNN T mask")
     add("--num-negative-ones", type=int, default=s, help="scoRNN D")
@@ -78,19 +103,38 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     add("--num-heads", type=int, default=s, help="NRU heads")
     add("--clip-norm", type=float, default=s, help="global gradient norm")
     add("--batch-size", type=int, default=s)
-    add("--steps", type=int, default=s,
-        help="updates (copy/adding) or max updates per epoch")
+    add(
+        "--steps",
+        type=int,
+        default=s,
+        help="updates (copy/adding) or max updates per epoch",
+    )
     add("--epochs", type=int, default=s, help="epochs (psMNIST/PTB)")
-    add("--log-every", type=int, default=s,
-        help="updates per metrics.csv row (copy/adding)")
+    add(
+        "--log-every",
+        type=int,
+        default=s,
+        help="updates per metrics.csv row (copy/adding)",
+    )
     add("--seed", type=int, default=s)
-    add("--jit", action=argparse.BooleanOptionalAction, default=s,
-        help="XLA-compile the training step")
-    add("--distribute", choices=DISTRIBUTE, default=s,
-        help="mirrored: tf.distribute.MirroredStrategy over local devices")
+    add(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=s,
+        help="XLA-compile the training step",
+    )
+    add(
+        "--distribute",
+        choices=DISTRIBUTE,
+        default=s,
+        help="mirrored: tf.distribute.MirroredStrategy over local devices",
+    )
     add("--verbose", type=int, choices=[0, 1, 2], default=s)
-    add("--out", default=None,
-        help="output folder (default runs/<task>_<cell>); rerun to resume")
+    add(
+        "--out",
+        default=None,
+        help="output folder (default runs/<task>_<cell>); rerun to resume",
+    )
 
 
 def add_task_flags(parser: argparse.ArgumentParser, task: str) -> None:
@@ -100,21 +144,38 @@ def add_task_flags(parser: argparse.ArgumentParser, task: str) -> None:
     if task == "copy":
         add("--time-lag", type=int, default=s, help="T (>= 1)")
         group = parser.add_mutually_exclusive_group()
-        group.add_argument("--one-hot", dest="one_hot", action="store_true",
-                           default=s, help="one-hot inputs (default)")
-        group.add_argument("--scalar", dest="one_hot", action="store_false",
-                           default=s, help="scalar symbol inputs")
+        group.add_argument(
+            "--one-hot",
+            dest="one_hot",
+            action="store_true",
+            default=s,
+            help="one-hot inputs (default)",
+        )
+        group.add_argument(
+            "--scalar",
+            dest="one_hot",
+            action="store_false",
+            default=s,
+            help="scalar symbol inputs",
+        )
     if task == "adding":
         add("--length", type=int, default=s, help="T (>= 2)")
     if task in ("copy", "adding"):
         add("--test-size", type=int, default=s, help="held-out sequences")
     if task == "psmnist":
         add("--permutation-seed", type=int, default=s)
-        add("--train-examples", type=int, default=s,
-            help="use the first N training images")
+        add(
+            "--train-examples",
+            type=int,
+            default=s,
+            help="use the first N training images",
+        )
     if task in ("psmnist", "ptb"):
-        add("--data-dir", default=s,
-            help="tfds data dir (psMNIST) / folder of ptb.char.*.txt (PTB)")
+        add(
+            "--data-dir",
+            default=s,
+            help="tfds data dir (psMNIST) / folder of ptb.char.*.txt (PTB)",
+        )
     if task == "ptb":
         add("--bptt", type=int, default=s, help="segment length (TPTT)")
         add("--embedding-dim", type=int, default=s)
@@ -140,7 +201,9 @@ def parse_settings(parser, task: str, argv: Sequence[str] | None):
     """`(args, settings)`; a bad value exits 2 naming its flag."""
     args = parser.parse_args(argv)
     explicit = {
-        k: v for k, v in vars(args).items() if k not in ("cell", "preset", "out")
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("cell", "preset", "out")
     }
     try:
         settings = resolve(task, args.cell, explicit, preset=args.preset)
@@ -167,7 +230,9 @@ def main(
     from tf_nnrnn.training import TrainingDiverged, run
 
     try:
-        result = run(task, args.cell, settings, out_dir=out, callbacks=callbacks)
+        result = run(
+            task, args.cell, settings, out_dir=out, callbacks=callbacks
+        )
     except SettingError as error:
         parser.error(f"argument {flag_of(error.name)}: {error}")
     except FileNotFoundError as error:

@@ -45,6 +45,12 @@ __all__ = ["run", "make_task", "compile_model", "TrainingDiverged"]
 
 # Settings that may change between an interrupted run and its resumption.
 _RESUME_FREE = ("verbose", "jit", "distribute")
+_OUTPUTS = (
+    "result.json",
+    "metrics.csv",
+    "learning_curve.png",
+    "best.weights.h5",
+)
 
 
 def make_task(task: str, settings: Settings):
@@ -249,6 +255,10 @@ def run(
         initial_epoch = _backup_epoch(backup_dir)
         if initial_epoch:
             _check_resume(out_dir, config)
+        else:  # a fresh run: drop what an earlier run left
+            for name in _OUTPUTS:
+                if os.path.exists(os.path.join(out_dir, name)):
+                    os.remove(os.path.join(out_dir, name))
         atomic_write_json(os.path.join(out_dir, "config.json"), config)
 
     keras.utils.set_random_seed(settings.seed)

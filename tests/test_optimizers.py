@@ -1,0 +1,107 @@
+"""Two learning rates through keras.optimizers.MultiOptimizer."""
+
+import keras
+import numpy as np
+import pytest
+
+import tf_nnrnn
+from tf_nnrnn.optimizers import make_optimizer, orthogonal_multi_optimizer
+
+
+def build_model(cell=None):
+    cell = cell or tf_nnrnn.NNRNNCell(6)
+    return keras.Sequential(
+        [keras.Input((8, 2)), keras.layers.RNN(cell), keras.layers.Dense(1)]
+    )
+
+
+def data(seed=0, n=32):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8, 2)).astype("float32")
+    return x, np.sum(x[:, :2, 0], axis=1, keepdims=True)
+
+
+def test_routes_skew_kernels_to_orthogonal_optimizer():
+    model = build_model()
+    opt = make_optimizer("rmsprop", 1e-3, 1e-5, rho=0.99)
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(*data(), epochs=1, verbose=0)
+    orth, rest = opt.optimizers
+    assert float(orth.learning_rate) == pytest.approx(1e-5)
+    assert float(rest.learning_rate) == pytest.approx(1e-3)
+    assert float(orth.rho) == pytest.approx(0.99)
+    routed = {v.path: opt._optimizer_map(v) for v in model.trainable_variables}
+    for path, o in routed.items():
+        assert (o is orth) == path.endswith("skew_kernel"), path
+
+
+def test_orthogonal_lr_actually_used():
+    """With lr_orth = 0 the skew kernel does not move; the rest does."""
+    model = build_model()
+    cell = model.layers[0].cell
+    model.compile(optimizer=make_optimizer("sgd", 1e-2, 1e-30), loss="mse")
+    x0, t0 = cell.skew_kernel.numpy(), cell.triangular_kernel.numpy()
+    model.fit(*data(), epochs=1, verbose=0)
+    np.testing.assert_allclose(cell.skew_kernel.numpy(), x0, atol=1e-12)
+    assert not np.allclose(cell.triangular_kernel.numpy(), t0)
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_trains_with_and_without_xla(name, jit):
+    model = build_model()
+    model.compile(
+        optimizer=make_optimizer(name, 1e-2, 1e-3), loss="mse", jit_compile=jit
+    )
+    hist = model.fit(*data(n=64), epochs=6, batch_size=16, verbose=0)
+    loss = hist.history["loss"]
+    assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
+
+
+def test_save_load_resumes_identically(tmp_path):
+    x, y = data(n=64)
+    model = build_model()
+    model.compile(
+        optimizer=make_optimizer("adam", 5e-3, 5e-4, clipnorm=1.0), loss="mse"
+    )
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    opt = loaded.optimizer
+    assert isinstance(opt, keras.optimizers.MultiOptimizer)
+    lrs = sorted(float(o.learning_rate) for o in opt.optimizers)
+    assert lrs == pytest.approx([5e-4, 5e-3])
+    assert int(opt.iterations) == int(model.optimizer.iterations) == 8
+    for a, b in zip(model.optimizer.variables, opt.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    h1 = model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    h2 = loaded.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-6)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_optimizer_instance_as_template():
+    opt = make_optimizer(keras.optimizers.RMSprop(rho=0.5), 1e-3, 1e-4)
+    orth, rest = opt.optimizers
+    assert float(orth.rho) == pytest.approx(0.5)
+    assert float(rest.rho) == pytest.approx(0.5)
+    assert float(orth.learning_rate) == pytest.approx(1e-4)
+    assert float(rest.learning_rate) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"optimizer": "adagrad2"}, ValueError, "`optimizer`"),
+        ({"optimizer": 3}, TypeError, "`optimizer`"),
+        ({"learning_rate": 0.0}, ValueError, "`learning_rate`"),
+        ({"orthogonal_learning_rate": -1.0}, ValueError, "orthogonal"),
+    ],
+)
+def test_bad_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        make_optimizer(**kwargs)
+    with pytest.raises(TypeError, match="default_optimizer"):
+        orthogonal_multi_optimizer("rmsprop", keras.optimizers.SGD())
