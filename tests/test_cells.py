@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import tf_nnrnn
-from tf_nnrnn.parametrizations import orthogonality_error
 from tests.helpers import assert_config_roundtrip, assert_saved_model_identical
+from tf_nnrnn.parametrizations import orthogonality_error
 
 CELLS = {
     "nnrnn": lambda n, **kw: tf_nnrnn.NNRNNCell(n, **kw),
@@ -44,7 +44,10 @@ def test_hand_stepped_equals_rnn_layer(name, go_backwards):
     rng = np.random.default_rng(0)
     cell = CELLS[name](6)
     layer = keras.layers.RNN(
-        cell, return_sequences=True, return_state=True, go_backwards=go_backwards
+        cell,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
     )
     x = rng.normal(size=(3, 7, 4)).astype("float32")
     layer(x)
@@ -146,7 +149,9 @@ def _train_steps(cell, steps, lr_orth, seed=0):
 
 
 def test_orthogonality_after_200_large_lr_steps():
-    nn = tf_nnrnn.NNRNNCell(16, gamma_regularizer=tf_nnrnn.GammaRegularizer(0.1))
+    nn = tf_nnrnn.NNRNNCell(
+        16, gamma_regularizer=tf_nnrnn.GammaRegularizer(0.1)
+    )
     _train_steps(nn, 200, lr_orth=0.1)
     p, theta_t = nn.schur_parts()
     assert float(orthogonality_error(p)) <= 1e-5

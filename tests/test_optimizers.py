@@ -77,7 +77,9 @@ def test_save_load_resumes_identically(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     h1 = model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
     h2 = loaded.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
-    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(
+        h1.history["loss"], h2.history["loss"], rtol=1e-6
+    )
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-7)
 

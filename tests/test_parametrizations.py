@@ -128,7 +128,9 @@ def test_nnrnn_map_gradients(rng, block):
         def f(val, name=name):
             return tf.reduce_sum(c * v_of(**{name: val}))
 
-        num = numeric_grad(lambda v, f=f: f(tf.constant(v)).numpy(), parts[name])
+        num = numeric_grad(
+            lambda v, f=f: f(tf.constant(v)).numpy(), parts[name]
+        )
         ana = analytic_grad(f, parts[name])
         np.testing.assert_allclose(ana, num, atol=1e-8, err_msg=name)
 
@@ -183,7 +185,9 @@ def test_block_mask_keeps_eigenvalues_exact_with_nonzero_t(rng):
         ).numpy()
     )
     # The reference mask frees an entry inside each 2x2 block: eigenvalues move.
-    assert np.abs(np.sort_complex(strict) - np.sort_complex(expected)).max() > 1e-3
+    assert (
+        np.abs(np.sort_complex(strict) - np.sort_complex(expected)).max() > 1e-3
+    )
 
 
 def test_triangular_mask_shapes():

@@ -45,8 +45,8 @@ class StrictlyLowerTriangular(keras.constraints.Constraint):
                 "StrictlyLowerTriangular applies to square matrices, got a "
                 f"variable of shape {shape}."
             )
-        mask = triangular_mask(shape[0], block=self.block, dtype=w.dtype)
-        return w * keras.ops.convert_to_tensor(mask, dtype=w.dtype)
+        mask = triangular_mask(shape[0], block=self.block)
+        return w * keras.ops.cast(mask, w.dtype)
 
     def get_config(self):
         return {"block": self.block}
