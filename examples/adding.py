@@ -13,9 +13,15 @@ Longer sequences, another cell::
     python examples/adding.py --length 200 --cell exprnn --steps 5000
 """
 
+import os
 import sys
 
-from tf_nnrnn import cli
+# examples/copy.py is named like the standard library's `copy`: keep this
+# folder off the import path so that `import copy` finds the real module.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+from tf_nnrnn import cli  # noqa: E402
 
 
 def main(argv=None, callbacks=()) -> int:

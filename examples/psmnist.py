@@ -14,9 +14,15 @@ The paper's setting for nnRNN (N = 512, 100 epochs, batch 100)::
     python examples/psmnist.py --preset paper --cell nnrnn
 """
 
+import os
 import sys
 
-from tf_nnrnn import cli
+# examples/copy.py is named like the standard library's `copy`: keep this
+# folder off the import path so that `import copy` finds the real module.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+from tf_nnrnn import cli  # noqa: E402
 
 
 def main(argv=None, callbacks=()) -> int:

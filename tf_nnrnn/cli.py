@@ -24,7 +24,15 @@ from tf_nnrnn.presets import (
     resolve,
 )
 
-__all__ = ["build_parser", "parse_settings", "main", "flag_of"]
+__all__ = [
+    "SettingError",
+    "build_parser",
+    "parse_settings",
+    "resolve_or_exit",
+    "explicit_settings",
+    "main",
+    "flag_of",
+]
 
 _TASK_HELP = {
     "copy": "copy task (nnRNN paper): remember 10 symbols over T steps",
@@ -54,11 +62,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def add_common_flags(parser: argparse.ArgumentParser) -> None:
+def add_common_flags(
+    parser: argparse.ArgumentParser, cell_flag: bool = True
+) -> None:
     """Flags of every task (defaults come from the presets, not argparse)."""
     add = parser.add_argument
     s = argparse.SUPPRESS
-    add("--cell", choices=CELL_NAMES, default="nnrnn", help="recurrent cell")
+    if cell_flag:
+        add("--cell", choices=CELL_NAMES, default="nnrnn", help="the cell")
     add(
         "--preset",
         choices=["paper"],
@@ -181,20 +192,53 @@ def add_task_flags(parser: argparse.ArgumentParser, task: str) -> None:
         add("--embedding-dim", type=int, default=s)
 
 
-def build_parser(task: str, description: str | None = None):
+def build_parser(
+    task: str,
+    description: str | None = None,
+    prog: str | None = None,
+    cell_flag: bool = True,
+):
     """The parser of one task's example script.
+
+    Args:
+        task: the task whose shape flags to add.
+        description: the help text.
+        prog: the program name in messages (default `<task>.py`).
+        cell_flag: add `--cell` (grids of runs add their own flags).
 
     Example:
         >>> build_parser("copy").parse_args(["--time-lag", "5"]).time_lag
         5
     """
     parser = _Parser(
-        prog=f"{task}.py",
+        prog=prog or f"{task}.py",
         description=description or _TASK_HELP.get(task, task),
     )
-    add_common_flags(parser)
+    add_common_flags(parser, cell_flag)
     add_task_flags(parser, task)
     return parser
+
+
+_NOT_SETTINGS = ("cell", "preset", "out", "task", "cells", "seeds", "last")
+_NOT_SETTINGS += ("variants",)
+
+
+def explicit_settings(args: argparse.Namespace) -> dict:
+    """The settings the user typed (flags left out are absent)."""
+    return {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+
+
+def resolve_or_exit(parser, task: str, cell: str, args, **overrides):
+    """`resolve(...)` of the typed flags; a bad value exits 2 naming it."""
+    try:
+        return resolve(
+            task,
+            cell,
+            {**explicit_settings(args), **overrides},
+            preset=args.preset,
+        )
+    except SettingError as error:
+        parser.error(f"argument {flag_of(error.name)}: {error}")
 
 
 def parse_settings(parser, task: str, argv: Sequence[str] | None):

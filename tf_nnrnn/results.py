@@ -12,7 +12,12 @@ import os
 import tempfile
 from collections.abc import Sequence
 
-__all__ = ["atomic_write_text", "atomic_write_json", "plot_curves"]
+__all__ = [
+    "atomic_write_text",
+    "atomic_write_json",
+    "save_figure",
+    "plot_curves",
+]
 
 
 def _atomic(path: str, write, binary: bool = False) -> None:
@@ -50,6 +55,11 @@ def atomic_write_json(path: str, data: dict) -> None:
     """
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     atomic_write_text(path, text)
+
+
+def save_figure(fig, path: str) -> None:
+    """Save a matplotlib figure as PNG to `path` atomically."""
+    _atomic(path, lambda f: fig.savefig(f, format="png"), binary=True)
 
 
 def plot_curves(
@@ -96,6 +106,6 @@ def plot_curves(
     ax.legend(fontsize=8)
     fig.tight_layout()
     try:
-        _atomic(path, lambda f: fig.savefig(f, format="png"), binary=True)
+        save_figure(fig, path)
     finally:
         plt.close(fig)

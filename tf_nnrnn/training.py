@@ -21,6 +21,7 @@ A NaN loss raises `TrainingDiverged` and no result is written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from typing import Any
@@ -150,7 +151,7 @@ def _schedule(task_obj: Any, settings: Settings) -> tuple[int, int | None]:
         while settings.steps % log_every:  # largest divisor <= log_every
             log_every -= 1
         return settings.steps // log_every, log_every
-    return settings.epochs, settings.steps
+    return settings.epochs, None
 
 
 def _backup_epoch(backup_dir: str) -> int:
@@ -193,9 +194,16 @@ def _check_resume(out_dir: str, config: dict) -> None:
         )
 
 
+_MIRRORED: list = []
+
+
 def _strategy(settings: Settings):
+    """The distribution strategy; one MirroredStrategy per process (two
+    instances in one process mix up their collective-op keys)."""
     if settings.distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        if not _MIRRORED:
+            _MIRRORED.append(tf.distribute.MirroredStrategy())
+        return _MIRRORED[0]
     return tf.distribute.get_strategy()
 
 
@@ -274,6 +282,8 @@ def run(
         )
     else:
         train = task_obj.train_dataset(batch, seed)
+        if settings.steps is not None:  # at most `steps` updates per epoch
+            train = train.take(settings.steps)
     validation = task_obj.validation_dataset(batch, seed)
 
     metrics_cb = MetricsCSV(
@@ -325,6 +335,7 @@ def run(
         "cell": cell,
         "units": settings.units,
         "parameters": int(model.count_params()),
+        "free_parameters": free_parameters(model),
         "steps": int(last.get("step", 0)),
         "epochs": int(last.get("epoch", 0)),
         "seconds": round(metrics_cb.seconds, 3),
@@ -337,6 +348,7 @@ def run(
         **summary,
         "description": task_obj.describe(summary),
         "resumed_from_epoch": initial_epoch,
+        "replicas": int(strategy.num_replicas_in_sync),
         "versions": {
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -388,6 +400,31 @@ def _plot(path: str, rows: list[dict], task_obj: Any, cell: str) -> None:
         baseline=task_obj.baseline,
         baseline_label=baseline_label,
     )
+
+
+def free_parameters(model: keras.Model) -> int:
+    """Trainable parameters counted as the papers do.
+
+    A `skew_kernel` (n × n) holds n(n-1)/2 free numbers and a
+    `triangular_kernel` those its mask leaves free (n(n-1)/2 for the
+    reference's strict mask, n(n-1)/2 - n/2 for the block mask); every
+    other trainable weight counts in full.
+    """
+    total = 0
+    for layer in model.layers:
+        cell = getattr(layer, "cell", None)
+        mask = getattr(cell, "triangular_mask", None)
+        for w in layer.trainable_weights:
+            n = int(w.shape[0]) if len(w.shape) == 2 else 0
+            name = w.path.rsplit("/", 1)[-1]
+            if name == "skew_kernel":
+                total += n * (n - 1) // 2
+            elif name == "triangular_kernel":
+                free = n * (n - 1) // 2
+                total += free - (n // 2 if mask == "block" else 0)
+            else:
+                total += int(math.prod(w.shape))
+    return total
 
 
 def load_metrics(out_dir: str) -> list[dict]:

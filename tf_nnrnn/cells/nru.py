@@ -8,6 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from tf_nnrnn.cells.base import DropoutRNNCell
+
 __all__ = ["NRUCell"]
 
 
@@ -30,6 +32,20 @@ def _check_positive_float(name: str, value: Any) -> float:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a "
             f"positive finite number, got {value!r}."
+        )
+    return float(value)
+
+
+def _check_rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"float in [0, 1), got {value!r}."
+        )
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"float in [0, 1), got {value}."
         )
     return float(value)
 
@@ -82,7 +98,7 @@ def lp_normalize(x: Any, p: int, axis: int = -1, epsilon: float = 1e-12):
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
-class NRUCell(keras.layers.Layer):
+class NRUCell(keras.layers.Layer, DropoutRNNCell):
     """Cell of the Non-saturating Recurrent Unit (Chandar et al., AAAI 2019).
 
     A ReLU hidden state `h` reads from a memory vector `m` that is written
@@ -129,12 +145,18 @@ class NRUCell(keras.layers.Layer):
             normalisation (the authors use 1e-12). Default 1e-12.
         layer_norm_epsilon: Positive float added to the variance in the layer
             normalisation (PyTorch's default). Default 1e-5.
+        dropout: Float in [0, 1), rate of the input dropout (one mask per
+            sequence). Default 0.
+        recurrent_dropout: Float in [0, 1), dropout rate of `h_{t-1}` where
+            it enters `W_h` (one mask per sequence; the carried state and
+            the memory are not dropped). Default 0.
+        seed: Optional int, seed of the dropout masks.
         **kwargs: Base `keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
         inputs: `(batch, input_dim)` tensor, one time step.
         states: list `[h, m]` of `(batch, units)` and `(batch, memory_size)`.
-        training: Unused (kept for the Keras cell contract).
+        training: Whether dropout is applied.
 
     Returns:
         `(h_t, [h_t, m_t])`.
@@ -168,6 +190,9 @@ class NRUCell(keras.layers.Layer):
         bias_constraint: Any = None,
         epsilon: float = 1e-12,
         layer_norm_epsilon: float = 1e-5,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -205,6 +230,12 @@ class NRUCell(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.memory_constraint = keras.constraints.get(memory_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = [self.units, self.memory_size]
         self.output_size = self.units
 
@@ -264,7 +295,15 @@ class NRUCell(keras.layers.Layer):
 
     def call(self, inputs: Any, states: Any, training: bool = False):
         h_prev, m_prev = states[0], states[1]
-        xhm = ops.concatenate([inputs, h_prev, m_prev], axis=-1)
+        # Variational dropout: one mask per sequence (Keras' mixin caches it).
+        dp_mask = self.get_dropout_mask(inputs)
+        rec_dp_mask = self.get_recurrent_dropout_mask(h_prev)
+        h_in = h_prev
+        if training and dp_mask is not None:
+            inputs = inputs * dp_mask
+        if training and rec_dp_mask is not None:
+            h_in = h_prev * rec_dp_mask
+        xhm = ops.concatenate([inputs, h_in, m_prev], axis=-1)
         pre = ops.matmul(xhm, self.kernel) + self.bias
         if self.use_layer_norm:
             mean = ops.mean(pre, axis=-1, keepdims=True)
@@ -314,5 +353,8 @@ class NRUCell(keras.layers.Layer):
             "bias_constraint": ser_con(self.bias_constraint),
             "epsilon": self.epsilon,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
         }
         return {**super().get_config(), **config}

@@ -46,6 +46,8 @@ class PSMNISTTask:
         permutation_seed: seed of the pixel permutation (None: unpermuted).
         data_dir: `tensorflow_datasets` data directory (None: its default).
         download: let tfds download MNIST when it is not in `data_dir`.
+            The data are opened when the task is created, so a missing
+            data set raises `FileNotFoundError` here.
         train_examples: use only the first N training images (quick runs);
             None uses all 50,000.
 
@@ -85,6 +87,8 @@ class PSMNISTTask:
         if train_examples is not None:
             train_examples = check_int("train_examples", train_examples, 1)
         self.train_examples = train_examples
+        # Load now, so that missing data fail before a run writes anything.
+        self._raw = {split: self._load(split) for split in self.splits}
 
     def _load(self, split: str) -> tf.data.Dataset:
         import tensorflow_datasets as tfds
@@ -120,7 +124,7 @@ class PSMNISTTask:
     ) -> tf.data.Dataset:
         """Shuffled training batches (order fixed by `seed`)."""
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        ds = self._load("train")
+        ds = self._raw["train"]
         if self.train_examples is not None:
             ds = ds.take(self.train_examples)
         ds = ds.cache().shuffle(
@@ -130,12 +134,13 @@ class PSMNISTTask:
 
     def validation_dataset(self, batch_size: int, seed: int) -> tf.data.Dataset:
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        ds = self._load("validation").cache()
+        ds = self._raw["validation"].cache()
         return self._prepare(ds).batch(batch_size).prefetch(2)
 
     def test_dataset(self, batch_size: int, seed: int) -> tf.data.Dataset:
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        return self._prepare(self._load("test")).batch(batch_size).prefetch(2)
+        ds = self._raw["test"]
+        return self._prepare(ds).batch(batch_size).prefetch(2)
 
     def loss(self) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -83,10 +83,10 @@ def load_ptb_chars(data_dir: str | None = None) -> dict:
         try:
             data_dir = _fetch_archive()
         except Exception as error:
+            reason = (str(error).splitlines() or [""])[0][:200]
             raise FileNotFoundError(
-                "Could not download the PTB archive "
-                f"({type(error).__name__}); pass `data_dir`, a folder with "
-                "ptb.char.{train,valid,test}.txt."
+                f"Could not download the PTB archive ({reason}); pass "
+                "`data_dir`, a folder with ptb.char.{train,valid,test}.txt."
             ) from error
     paths = {s: os.path.join(data_dir, f"ptb.char.{s}.txt") for s in SPLITS}
     missing = [p for p in paths.values() if not os.path.isfile(p)]

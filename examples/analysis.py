@@ -1,0 +1,338 @@
+"""Memory, non-normality, pseudospectra and robustness of recurrent networks.
+
+Reproduces the analysis of Kerg et al., "Non-normal Recurrent Neural Network
+(nnRNN): learning long time dependencies while improving expressivity with
+transient dynamics" (NeurIPS 2019) and applies the measurements of Sengupta
+& Friston, "How robust are deep neural networks?" (2018):
+
+1. Figure 1-style panels (no training): `‖h_t‖` after an impulse through
+   `Θ = d·I + α·(sub-diagonal) + β·(below)`, N = 100, for α ∈ {0.95, 1,
+   1.05}, β ∈ {0, 0.005}, d ∈ {0, 0.2}, and their Fisher memory curves;
+   the total Fisher memory next to the supplement's Table 6, for both
+   conventions (α or √α on the sub-diagonal; v = e_1, ε = 1).
+2. Trains an orthogonally initialised RNN (Keras SimpleRNNCell with an
+   orthogonal recurrent kernel and modReLU, the papers' RNN-orth) and an
+   nnRNN briefly on the copy task with the papers' optimiser settings, and
+   reports the non-normality of their recurrent matrices before and after
+   training, their Schur forms, ε-pseudospectra, transients and accuracy
+   under uniform, Gaussian and FGSM input perturbations.
+
+Writes `figure1.png`, `schur.png`, `pseudospectra.png`, `transients.png`,
+`robustness.png` and `results.md` (all tables) into `--out`.
+
+Commands:
+    python examples/analysis.py --out runs/analysis            # ~10 min CPU
+    python examples/analysis.py --quick --out /tmp/analysis    # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+# examples/copy.py is named like the standard library's `copy`: keep this
+# folder off the import path so that `import copy` finds the real one.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from tf_nnrnn import analysis  # noqa: E402
+from tf_nnrnn.models import build_model  # noqa: E402
+from tf_nnrnn.presets import resolve  # noqa: E402
+from tf_nnrnn.training import compile_model, make_task  # noqa: E402
+
+ALPHAS = (0.95, 1.0, 1.05)
+CELLS = {"rnn_orth": "RNN-orth", "nnrnn": "nnRNN"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="runs/analysis", help="output dir")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training updates per model"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny settings (smoke test)"
+    )
+    parser.add_argument("--units", type=int, default=None)
+    parser.add_argument("--time-lag", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--grid", type=int, default=None, help="pseudospectrum grid points"
+    )
+    parser.add_argument(
+        "--test-size", type=int, default=None, help="robustness sequences"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    args = parser.parse_args(argv)
+    defaults = (
+        dict(steps=3, units=8, time_lag=5, batch_size=4, grid=15, test_size=16)
+        if args.quick
+        else dict(
+            steps=300,
+            units=128,
+            time_lag=100,
+            batch_size=10,
+            grid=60,
+            test_size=200,
+        )
+    )
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes `text` atomically: a temporary file, then `os.replace`."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path))
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+# --- part 1: Θ chains, no training ------------------------------------------
+def chain_configs():
+    """The supplement's (α, β, d) rows, in its order."""
+    return list(analysis.SUPPLEMENT_TOTAL_MEMORY)
+
+
+def sqrt_convention_total(alpha: float, beta: float, d: float) -> float:
+    """Total memory with √α on the sub-diagonal (the supplement's text)."""
+    theta = analysis.chain_matrix(100, np.sqrt(alpha), beta, d)
+    return analysis.total_fisher_memory(theta)
+
+
+def part1(out: str, n: int = 100, memory_steps: int = 130) -> str:
+    """Figure 1-style panels and the total-memory table; returns markdown."""
+    figure = Figure(figsize=(11, 8), layout="constrained")
+    axes = figure.subplots(2, 2)
+    analysis.plot_transients(
+        {
+            f"α = {a}": analysis.transient_norms(
+                analysis.chain_matrix(n, a), steps=n + 10
+            )
+            for a in ALPHAS
+        },
+        ax=axes[0, 0],
+    )
+    axes[0, 0].set_title("(a) impulse through Θ, β = d = 0")
+    analysis.plot_transients(
+        {
+            f"α = 1, β = {b}": analysis.transient_norms(
+                analysis.chain_matrix(n, 1.0, b), steps=n + 10
+            )
+            for b in (0.0, 0.005)
+        },
+        ax=axes[0, 1],
+    )
+    axes[0, 1].set_title("(b) the shape follows β (α = 1, d = 0)")
+    rows, curves = [], {0.0: {}, 0.2: {}}
+    for alpha, beta, d in chain_configs():
+        memory = analysis.fisher_memory(
+            analysis.chain_matrix(n, alpha, beta, d), steps=memory_steps
+        )
+        curves[d][f"α = {alpha}, β = {beta}"] = memory.curve
+        published = analysis.SUPPLEMENT_TOTAL_MEMORY[(alpha, beta, d)]
+        rows.append(
+            f"| {alpha} | {beta} | {d} | {memory.total:.4f} | "
+            f"{sqrt_convention_total(alpha, beta, d):.4f} | {published} | "
+            f"{100 * (memory.total / published - 1):+.2f} % |"
+        )
+    analysis.plot_fisher_memory(curves[0.0], ax=axes[1, 0])
+    axes[1, 0].set_title("(c) Fisher memory J(k), d = 0")
+    analysis.plot_fisher_memory(curves[0.2], ax=axes[1, 1], log=True)
+    axes[1, 1].set_title("(d) Fisher memory J(k), d = 0.2")
+    analysis.save_figure(figure, os.path.join(out, "figure1.png"))
+    header = (
+        "## Total Fisher memory of Θ (N = 100, v = e_1, ε = 1)\n\n"
+        "Exact totals (square-root Lyapunov solves) with α on the first "
+        "sub-diagonal and with √α there, next to Kerg et al.'s supplement "
+        "(Table 6); the last column compares the α convention.\n\n"
+        "| α | β | d | ours, α | ours, √α | supplement | ours α vs supp. |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+    )
+    return header + "\n".join(rows) + "\n"
+
+
+# --- part 2: brief training on the copy task ---------------------------------
+def copy_settings(cell: str, args: argparse.Namespace):
+    return resolve(
+        "copy",
+        cell,
+        {
+            "units": args.units,
+            "time_lag": args.time_lag,
+            "batch_size": args.batch_size,
+            "steps": args.steps,
+            "test_size": args.test_size,
+            "seed": args.seed,
+            "verbose": args.verbose,
+        },
+        preset="paper",
+    )
+
+
+def test_arrays(task, settings) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for x, y in task.test_dataset(settings.batch_size, seed=settings.seed):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def recall_metric(copy_length: int):
+    def recall_accuracy(y_true, y_pred):
+        hits = (
+            np.argmax(y_pred[:, -copy_length:], -1) == y_true[:, -copy_length:]
+        )
+        return float(np.mean(hits))
+
+    return recall_accuracy
+
+
+def train_one(cell: str, args: argparse.Namespace) -> dict:
+    """Trains `cell` briefly; returns matrices, curves and scores."""
+    settings = copy_settings(cell, args)
+    task = make_task("copy", settings)
+    keras.utils.set_random_seed(settings.seed)
+    model = build_model(task, cell, settings)
+    compile_model(model, task, settings)
+    before = analysis.recurrent_matrix(model)
+    dataset = task.train_dataset(
+        settings.batch_size, seed=settings.seed, steps=settings.steps
+    )
+    model.fit(dataset, epochs=1, shuffle=False, verbose=settings.verbose)
+    after = analysis.recurrent_matrix(model)
+    x, y = test_arrays(task, settings)
+    logits = model.predict(x, verbose=0)
+    loss = task.loss()
+    epsilons = [0.0, 0.05, 0.1, 0.2, 0.5]
+    curve = analysis.robustness_curve(
+        model,
+        x,
+        y,
+        epsilons=epsilons,
+        metric=recall_metric(task.copy_length),
+        loss=loss,
+        seed=settings.seed,
+    )
+    return {
+        "before": before,
+        "after": after,
+        "test_loss": float(loss(y, logits)),
+        "baseline": task.baseline,
+        "robustness": curve,
+    }
+
+
+def non_normality_table(results: dict) -> str:
+    lines = [
+        "## Non-normality of the recurrent matrix V = W^T, before and after "
+        "training\n",
+        "| model | stage | ‖V‖_F | spectral radius | Henrici departure | "
+        "relative Henrici | Schur off-block share | ε=0.1 pseudospectral "
+        "radius |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for cell, result in results.items():
+        for stage in ("before", "after"):
+            record = analysis.non_normality(result[stage]).as_dict()
+            radius = result[f"pseudo_{stage}"].radius(0.1)
+            lines.append(
+                f"| {CELLS[cell]} | {stage} | {record['frobenius_norm']:.4f}"
+                f" | {record['spectral_radius']:.4f} | "
+                f"{record['henrici']:.4g} | "
+                f"{record['relative_henrici']:.4g} | "
+                f"{record['triangular_share']:.4g} | {radius:.4f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def part2(out: str, args: argparse.Namespace) -> str:
+    results = {}
+    for cell in CELLS:
+        print(f"Training {CELLS[cell]} on the copy task ...", flush=True)
+        results[cell] = train_one(cell, args)
+    figure = Figure(figsize=(10, 8), layout="constrained")
+    for row, (cell, result) in enumerate(results.items()):
+        for col, stage in enumerate(("before", "after")):
+            analysis.plot_schur(
+                result[stage],
+                ax=figure.add_subplot(2, 2, 2 * row + col + 1),
+                title=f"{CELLS[cell]} |Schur form| {stage} training",
+            )
+    analysis.save_figure(figure, os.path.join(out, "schur.png"))
+    figure = Figure(figsize=(10, 9), layout="constrained")
+    for row, (cell, result) in enumerate(results.items()):
+        for col, stage in enumerate(("before", "after")):
+            grid = analysis.pseudospectrum(
+                result[stage], num_points=args.grid, extent=(-1.4, 1.4) * 2
+            )
+            result[f"pseudo_{stage}"] = grid
+            analysis.plot_pseudospectrum(
+                grid,
+                epsilons=(1e-3, 1e-2, 1e-1),
+                ax=figure.add_subplot(2, 2, 2 * row + col + 1),
+                title=f"{CELLS[cell]} ε-pseudospectra, {stage}",
+            )
+    analysis.save_figure(figure, os.path.join(out, "pseudospectra.png"))
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    analysis.plot_transients(
+        {
+            f"{CELLS[cell]} {stage}": analysis.transient_norms(
+                result[stage], steps=2 * args.time_lag
+            )
+            for cell, result in results.items()
+            for stage in ("before", "after")
+        },
+        ax=figure.add_subplot(),
+        log=True,
+    )
+    analysis.save_figure(figure, os.path.join(out, "transients.png"))
+    curves = {CELLS[c]: r["robustness"] for c, r in results.items()}
+    analysis.save_figure(
+        analysis.plot_robustness(curves), os.path.join(out, "robustness.png")
+    )
+    scores = "\n".join(
+        f"| {CELLS[c]} | {r['test_loss']:.4f} | {r['baseline']:.4f} |"
+        for c, r in results.items()
+    )
+    return (
+        f"## Copy task, T = {args.time_lag}, N = {args.units}, "
+        f"{args.steps} updates of batch {args.batch_size} (papers' "
+        "optimiser settings)\n\n"
+        "| model | test cross-entropy | memoryless baseline |\n"
+        "| --- | --- | --- |\n"
+        f"{scores}\n\n"
+        + non_normality_table(results)
+        + "\n## Recall accuracy (last 10 steps) under input perturbations "
+        "of size ε (one-hot inputs)\n\n"
+        + analysis.robustness_table(curves)
+        + "\n"
+    )
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    for name in ("steps", "units", "time_lag", "batch_size", "grid"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
+    os.makedirs(args.out, exist_ok=True)
+    text = "# Analysis (examples/analysis.py)\n\n" + part1(args.out) + "\n"
+    text += part2(args.out, args)
+    path = os.path.join(args.out, "results.md")
+    write_text(path, text)
+    print(text)
+    print(f"Wrote {path} and the PNGs in {args.out}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""Search the two learning rates of a recurrent cell with Keras Tuner.
+
+The nnRNN, expRNN and scoRNN papers picked the learning rate and the
+orthogonal learning rate by hand for every cell and task. This script
+searches them (log scales, ranges around the papers' values; optionally
+δ, T decay, RMSprop's ρ and the skew initializer) with Keras Tuner's random
+search, Bayesian optimization or Hyperband. Every trial is one run of the
+task's runner (`tf_nnrnn.training.run`, as `examples/<task>.py`), scored by
+the task's objective (copy: held-out loss, adding: held-out MSE, psMNIST:
+validation accuracy, PTB: validation BPC).
+
+A quick search (copy task, quick defaults: T = 10, 600 updates)::
+
+    python examples/tune.py --task copy --cell nnrnn --tuner bayesian \\
+        --max-trials 10 --directory runs/tune
+
+Wider spaces: `--search-also delta rho`, `--lr-range 1e-5 1e-2`, or a JSON
+space, e.g. `--search-space '{"lr_orth": [1e-8, 1e-4], "skew_init": true}'`
+(a file name works too). A setting given as a flag (`--lr 1e-3`) is fixed.
+
+It writes into DIRECTORY/PROJECT (PROJECT = TASK_CELL): Keras Tuner's
+files (`oracle.json`, `trial_*/trial.json`), each trial's run in
+`trial_*/run/`, `best_hyperparameters.json`, `search.png` (objective
+against the two learning rates) and, with `--retrain-best`, the full run of
+the best configuration in `best_run/` (or `--out`).
+
+Re-running the same command continues an interrupted search (finished
+trials are kept, the interrupted one resumes); `--overwrite` starts over.
+
+Distributed search, Keras Tuner's chief/worker mode: run the same command
+once per process with its own `KERASTUNER_TUNER_ID` ("chief" for the
+oracle, any other name for a worker) and a shared port; the oracle listens
+on `KERASTUNER_ORACLE_IP` (default 127.0.0.1, loopback)::
+
+    export KERASTUNER_ORACLE_PORT=8000
+    KERASTUNER_TUNER_ID=chief  python examples/tune.py ARGS &
+    KERASTUNER_TUNER_ID=tuner0 python examples/tune.py ARGS &
+    KERASTUNER_TUNER_ID=tuner1 python examples/tune.py ARGS &
+
+(`--tuner-id`, `--oracle-ip`, `--oracle-port` set the same variables.)
+The chief prints the summary and writes the files; a worker killed
+mid-trial and restarted with its ID resumes its trial.
+"""
+
+import os
+import sys
+
+# `examples/copy.py` is named like the standard library's `copy`: keep this
+# folder off the import path (before anything imports `copy`).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import tempfile  # noqa: E402
+
+from tf_nnrnn import cli  # noqa: E402
+from tf_nnrnn.presets import SettingError, Settings, resolve  # noqa: E402
+from tf_nnrnn.tasks import TASK_NAMES  # noqa: E402
+
+_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+_SETTINGS = {f.name for f in dataclasses.fields(Settings)}
+_OPTIONAL = ("delta", "t_decay", "rho", "skew_init")
+
+
+def build_parser(task: str):
+    """The flags of one task's example plus the search's own."""
+    from tf_nnrnn.tuning import TUNERS
+
+    parser = cli.build_parser(task, description=__doc__.split("\n")[0])
+    parser.prog = "tune.py"
+    add = parser.add_argument
+    add("--task", choices=TASK_NAMES, default="copy", help="task")
+    add("--tuner", choices=TUNERS, default="random")
+    add("--max-trials", type=int, default=10, help="number of trials")
+    add("--directory", default=os.path.join("runs", "tune"))
+    add("--project-name", default=None, help="default TASK_CELL")
+    add("--overwrite", action="store_true", help="start the search over")
+    add(
+        "--retrain-best",
+        action="store_true",
+        help="run the best configuration in full (into --out)",
+    )
+    add("--search-space", default=None, help="JSON dict or JSON file")
+    add("--search-also", nargs="+", choices=_OPTIONAL, default=[])
+    add("--lr-range", nargs=2, type=float, metavar=("MIN", "MAX"))
+    add("--lr-orth-range", nargs=2, type=float, metavar=("MIN", "MAX"))
+    add("--tuner-seed", type=int, default=None, help="the oracle's seed")
+    add("--max-epochs", type=int, default=None, help="Hyperband budget")
+    add("--factor", type=int, default=3, help="Hyperband reduction factor")
+    add("--tuner-id", default=None, help="sets KERASTUNER_TUNER_ID")
+    add("--oracle-ip", default=None, help="sets KERASTUNER_ORACLE_IP")
+    add("--oracle-port", default=None, help="sets KERASTUNER_ORACLE_PORT")
+    return parser
+
+
+def _flag(error: Exception, fallback: str) -> str:
+    """The flag of the argument an error message names."""
+    match = re.search(r"argument `([a-z_]+)", str(error))
+    if not match:
+        return fallback
+    return {"search_space": "--search-space"}.get(
+        match.group(1), cli.flag_of(match.group(1))
+    )
+
+
+def _search_space(args, explicit: dict, parser) -> dict:
+    space = {}
+    if args.search_space:
+        text = args.search_space
+        if os.path.isfile(text):
+            with open(text, encoding="utf-8") as f:
+                text = f.read()
+        try:
+            space = json.loads(text)
+        except ValueError as error:
+            parser.error(f"argument --search-space: not valid JSON ({error})")
+        if not isinstance(space, dict):
+            parser.error("argument --search-space: expected a JSON object")
+    extra = {name: True for name in args.search_also}
+    extra.update(lr=args.lr_range, lr_orth=args.lr_orth_range)
+    for name, value in extra.items():
+        if value is not None:
+            if name in space:
+                parser.error(f"argument --search-space: {name!r} given twice")
+            space[name] = list(value) if value is not True else True
+    for name in explicit:  # a setting given as a flag is not searched
+        if name in ("lr", "lr_orth", *_OPTIONAL):
+            if name in space:
+                parser.error(
+                    f"argument {cli.flag_of(name)}: {name!r} is also in the "
+                    "search space; fix it or search it, not both."
+                )
+            space[name] = None
+    return space
+
+
+@contextlib.contextmanager
+def _distributed(args, parser):
+    """Keras Tuner's variables for this process (restored afterwards)."""
+    saved = {k: os.environ.get(k) for k in _ENV}
+    given = (args.tuner_id, args.oracle_ip, args.oracle_port)
+    for key, value in zip(_ENV, given):
+        if value is not None:
+            os.environ[key] = value
+    env = os.environ
+    try:
+        if not env.get(_ENV[0]):
+            if env.get(_ENV[1]) or env.get(_ENV[2]):
+                parser.error(
+                    "argument --tuner-id: KERASTUNER_ORACLE_IP/PORT are set "
+                    "but KERASTUNER_TUNER_ID is not; expected 'chief' or a "
+                    "worker name."
+                )
+        else:
+            env[_ENV[1]] = env.get(_ENV[1]) or "127.0.0.1"
+            port = env.get(_ENV[2], "")
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                parser.error(
+                    "argument --oracle-port: a distributed search "
+                    f"(KERASTUNER_TUNER_ID={env[_ENV[0]]}) needs "
+                    "KERASTUNER_ORACLE_PORT, expected a port in 1..65535, "
+                    f"got {port!r}."
+                )
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def best_record(tuner, hypermodel, tuner_name: str) -> dict:
+    """The best trial, the paper's values and every trial, as a dict."""
+    from tf_nnrnn.tuning import SEARCHABLE
+
+    oracle = tuner.oracle
+    trials = [oracle.trials[k] for k in sorted(oracle.trials)]
+    done = [t for t in trials if t.status == "COMPLETED"]
+    if not done:
+        raise RuntimeError("no trial completed; see the trials' messages.")
+    best = oracle.get_best_trials(1)[0]
+    paper = hypermodel.paper or {}
+    return {
+        "task": hypermodel.task,
+        "cell": hypermodel.cell,
+        "tuner": tuner_name,
+        "objective": {
+            "name": oracle.objective.name,
+            "direction": oracle.objective.direction,
+        },
+        "best_trial_id": best.trial_id,
+        "score": best.score,
+        "hyperparameters": {
+            k: v
+            for k, v in best.hyperparameters.values.items()
+            if k in SEARCHABLE
+        },
+        "settings": hypermodel.trial_settings(best.hyperparameters).to_dict(),
+        "paper": {k: paper[k] for k in SEARCHABLE if k in paper} or None,
+        "completed_trials": len(done),
+        "trials": [
+            {
+                "trial_id": t.trial_id,
+                "status": t.status,
+                "score": t.score,
+                "hyperparameters": dict(t.hyperparameters.values),
+            }
+            for t in trials
+        ],
+    }
+
+
+def plot_search(record: dict, path: str) -> None:
+    """Objective against lr and lr_orth (log axes), atomically to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    done = [t for t in record["trials"] if t["status"] == "COMPLETED"]
+    hps = [t["hyperparameters"] for t in done]
+    score = [t["score"] for t in done]
+    name = record["objective"]["name"]
+    best = record["hyperparameters"]
+    paper = record["paper"] or {}
+    two = all("lr_orth" in h for h in hps)
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    x = [h["lr"] for h in hps]
+    y = [h["lr_orth"] for h in hps] if two else score
+    dots = ax.scatter(x, y, c=score, cmap="viridis", s=40, edgecolors="k")
+    fig.colorbar(dots, ax=ax, label=name)
+    by = best.get("lr_orth") if two else record["score"]
+    ax.scatter(
+        [best["lr"]],
+        [by],
+        marker="*",
+        s=300,
+        c="none",
+        edgecolors="r",
+        label="best",
+    )
+    if "lr" in paper and (not two or "lr_orth" in paper):
+        py = paper["lr_orth"] if two else min(score)
+        ax.scatter([paper["lr"]], [py], marker="x", s=80, c="r", label="paper")
+    ax.set_xscale("log")
+    ax.set_yscale("log" if two else "linear")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("lr")
+    ax.set_ylabel("lr_orth" if two else name)
+    ax.set_title(
+        f"{record['task']}, {record['cell']}: {record['tuner']} search, "
+        f"{len(done)} trials"
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv=None, callbacks=()) -> int:
+    """Run (or continue, or serve) the search; returns the exit code."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default="copy")
+    task = pre.parse_known_args(argv)[0].task
+    parser = build_parser(task if task in TASK_NAMES else "copy")
+    args = parser.parse_args(argv)
+    if args.max_trials < 1:
+        parser.error(
+            "argument --max-trials: Received an invalid value for argument "
+            "`max_trials`, expected a positive integer, got "
+            f"{args.max_trials}."
+        )
+    explicit = {k: v for k, v in vars(args).items() if k in _SETTINGS}
+    try:
+        settings = resolve(args.task, args.cell, explicit, preset=args.preset)
+    except SettingError as error:
+        parser.error(f"argument {cli.flag_of(error.name)}: {error}")
+    space = _search_space(args, explicit, parser)
+    with _distributed(args, parser):
+        return _search(args, settings, space, parser, callbacks)
+
+
+def _search(args, settings, space, parser, callbacks) -> int:
+    from tf_nnrnn.results import atomic_write_json
+    from tf_nnrnn.training import TrainingDiverged, run
+    from tf_nnrnn.tuning import RNNHyperModel, make_tuner, search_role
+
+    try:
+        hypermodel = RNNHyperModel(
+            args.task, args.cell, search_space=space, settings=settings
+        )
+        tuner = make_tuner(
+            hypermodel,
+            args.tuner,
+            args.max_trials,
+            args.directory,
+            args.project_name,
+            args.overwrite,
+            args.tuner_seed,
+            args.max_epochs,
+            args.factor,
+        )
+    except FileNotFoundError as error:
+        parser.error(f"argument --data-dir: {error}")
+    except ImportError as error:  # a tuner's optional dependency
+        parser.error(f"argument --tuner: {error}")
+    except (ValueError, TypeError) as error:
+        parser.error(f"argument {_flag(error, '--search-space')}: {error}")
+    role = search_role()
+    if role != "worker" and settings.verbose:
+        tuner.search_space_summary()
+    tuner.search(callbacks=list(callbacks), verbose=settings.verbose)
+    if role == "worker":
+        print(f"tune.py: worker {os.environ[_ENV[0]]} finished.")
+        return 0
+    tuner.results_summary()
+    try:
+        record = best_record(tuner, hypermodel, args.tuner)
+    except RuntimeError as error:
+        print(f"tune.py: {error}", file=sys.stderr)
+        return 1
+    folder = tuner.project_dir
+    atomic_write_json(os.path.join(folder, "best_hyperparameters.json"), record)
+    plot_search(record, os.path.join(folder, "search.png"))
+    print(
+        f"best {record['objective']['name']} {record['score']:.5g} with "
+        f"{record['hyperparameters']} (paper: {record['paper']})"
+    )
+    print(f"results in {folder}")
+    if args.retrain_best:
+        out = args.out or os.path.join(folder, "best_run")
+        try:
+            result = run(
+                args.task,
+                args.cell,
+                Settings(**record["settings"]),
+                out_dir=out,
+            )
+        except TrainingDiverged as error:
+            print(f"tune.py: {error}", file=sys.stderr)
+            return 1
+        print(f"retrained best: {result['description']} (in {out})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

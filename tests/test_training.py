@@ -1,0 +1,271 @@
+"""Tests of the training runner and its parts (tf_nnrnn.training, presets,
+models, callbacks, results)."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_nnrnn.callbacks import MetricsCSV, ResetRNNState, TrainingDiverged
+from tf_nnrnn.models import CELL_NAMES, ModReLURNNCell, build_model
+from tf_nnrnn.presets import PAPER, QUICK, SettingError, Settings, resolve
+from tf_nnrnn.results import atomic_write_json, plot_curves
+from tf_nnrnn.tasks.adding import AddingTask
+from tf_nnrnn.training import free_parameters, load_metrics, make_task, run
+
+TINY = dict(time_lag=5, units=8, steps=6, log_every=2, test_size=10, verbose=0)
+FILES = {"config.json", "metrics.csv", "result.json", "learning_curve.png"}
+
+
+class StopAt(keras.callbacks.Callback):
+    """Interrupt a run at the start of epoch `epoch` (0-based)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt("stopped by the test")
+
+
+def tiny(task="copy", cell="nnrnn", **kwargs):
+    return resolve(task, cell, {**TINY, **kwargs})
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_every_cell_trains_on_copy_and_writes_results(cell, tmp_path):
+    result = run("copy", cell, tiny(cell=cell), out_dir=str(tmp_path))
+    assert FILES <= set(os.listdir(tmp_path))
+    assert not (tmp_path / "backup").exists()  # deleted when finished
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    for key in ("task", "cell", "units", "parameters", "steps", "epochs"):
+        assert key in saved
+    assert saved["steps"] == 6 and saved["epochs"] == 3
+    assert np.isfinite(saved["final_train_loss"])
+    assert np.isfinite(saved["test_loss"]) and 0 <= saved["test_accuracy"] <= 1
+    assert saved["baseline"] == pytest.approx(10 * np.log(8) / 25)
+    rows = load_metrics(str(tmp_path))
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert Settings(**config["settings"]) == tiny(cell=cell)
+
+
+def test_resume_after_interruption_is_exact(tmp_path):
+    settings = tiny(steps=8)
+    whole = run("copy", "nnrnn", settings, out_dir=str(tmp_path / "a"))
+    out = str(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        run("copy", "nnrnn", settings, out_dir=out, callbacks=[StopAt(2)])
+    assert not os.path.exists(os.path.join(out, "result.json"))
+    assert len(load_metrics(out)) == 2
+    resumed = run("copy", "nnrnn", settings, out_dir=out)
+    assert resumed["resumed_from_epoch"] == 2
+    rows = load_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    # Weights, optimizer state and the data stream all continue exactly.
+    expected = load_metrics(str(tmp_path / "a"))
+    np.testing.assert_allclose(
+        [r["loss"] for r in rows], [r["loss"] for r in expected], rtol=1e-6
+    )
+    assert resumed["test_loss"] == pytest.approx(whole["test_loss"], rel=1e-6)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(
+            "copy", "lstm", tiny(), out_dir=str(tmp_path), callbacks=[StopAt(1)]
+        )
+    with pytest.raises(SettingError, match="different settings") as info:
+        run("copy", "lstm", tiny(units=6), out_dir=str(tmp_path))
+    assert info.value.name == "out"
+
+
+def test_nan_loss_stops_without_results(tmp_path, monkeypatch):
+    original = AddingTask.train_dataset
+
+    def poisoned(self, *args, **kwargs):
+        return original(self, *args, **kwargs).map(lambda x, y: (x * np.nan, y))
+
+    monkeypatch.setattr(AddingTask, "train_dataset", poisoned)
+    settings = resolve("adding", "nnrnn", {**TINY, "length": 4})
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        run("adding", "nnrnn", settings, out_dir=str(tmp_path))
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_stateful_ptb_model_carries_and_resets_state(tmp_path):
+    for split in ("train", "valid", "test"):
+        text = "a b _ c a _ b\nc _ a a b\n" * 15
+        (tmp_path / f"ptb.char.{split}.txt").write_text(text)
+    settings = resolve(
+        "ptb",
+        "lstm",
+        dict(
+            units=8,
+            batch_size=2,
+            bptt=6,
+            embedding_dim=4,
+            epochs=1,
+            verbose=0,
+            data_dir=str(tmp_path),
+        ),
+    )
+    task = make_task("ptb", settings)
+    model = build_model(task, "lstm", settings)
+    model.compile(loss=task.loss(), metrics=task.metrics())
+    (x0, _), (x1, _) = list(task.test_dataset(2, 0))[:2]
+    rnn = model.get_layer("rnn")
+    rnn.reset_state()
+    model.predict_on_batch(x0)
+    assert float(tf.reduce_sum(tf.abs(rnn.states[0]))) > 0
+    second = model.predict_on_batch(x1)
+    # The same weights run over both segments at once, without state.
+    whole = keras.layers.RNN(rnn.cell, return_sequences=True)
+    emb, head = model.get_layer("embedding"), model.get_layer("head")
+    joined = head(whole(emb(tf.concat([x0, x1], axis=1))))
+    np.testing.assert_allclose(second, joined[:, 6:], atol=1e-5)
+    rnn.reset_state()
+    assert not np.allclose(model.predict_on_batch(x1), second, atol=1e-5)
+    callback = ResetRNNState()
+    callback.set_model(model)
+    callback.on_test_begin()
+    assert float(tf.reduce_sum(tf.abs(rnn.states[0]))) == 0.0
+    result = run("ptb", "lstm", settings, out_dir=str(tmp_path / "out"))
+    assert result["test_bpc"] > 0 and "test_accuracy" in result
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import json, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from tf_nnrnn.presets import resolve
+        from tf_nnrnn.training import run
+        out = {{}}
+        for mode in ("none", "mirrored"):
+            s = resolve("copy", "nnrnn", dict(
+                time_lag=4, units=8, batch_size=8, steps=4, log_every=2,
+                test_size=16, verbose=0, distribute=mode))
+            r = run("copy", "nnrnn", s, out_dir={str(tmp_path)!r} + mode)
+            out[mode] = [r["replicas"], r["test_loss"], r["final_train_loss"]]
+        print(json.dumps(out))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["none"][0] == 1 and out["mirrored"][0] == 2
+    # Two replicas of half a batch average to the full-batch gradient.
+    np.testing.assert_allclose(out["mirrored"][1:], out["none"][1:], rtol=1e-4)
+
+
+def test_resolve_layers_defaults_preset_and_flags():
+    quick = resolve("copy", "nnrnn")
+    assert quick.time_lag == QUICK["copy"]["time_lag"]
+    paper = resolve("copy", "nnrnn", preset="paper")
+    assert (paper.units, paper.lr, paper.lr_orth) == (128, 5e-4, 1e-6)
+    assert (paper.rho, paper.delta, paper.t_decay) == (0.99, 1e-4, 1e-6)
+    assert (paper.time_lag, paper.batch_size, paper.steps) == (200, 10, 1500)
+    assert paper.one_hot and paper.optimizer == "rmsprop"
+    flagged = resolve("copy", "nnrnn", {"lr": 1e-2}, preset="paper")
+    assert flagged.lr == 1e-2 and flagged.units == 128
+    nru = resolve("psmnist", "nru", preset="paper")
+    assert (nru.units, nru.memory_size, nru.num_heads) == (212, 256, 4)
+    assert (nru.optimizer, nru.lr, nru.clip_norm) == ("adam", 1e-3, 1.0)
+    ptb300 = resolve("ptb", "nnrnn", {"bptt": 300}, preset="paper")
+    assert (ptb300.clip_norm, ptb300.t_decay) == (5.0, 1e-6)
+    with pytest.raises(SettingError, match="no 'paper' preset") as info:
+        resolve("copy", "nru", preset="paper")
+    assert info.value.name == "preset"
+    assert set(PAPER["copy"]) == {
+        "nnrnn",
+        "exprnn",
+        "scornn",
+        "lstm",
+        "rnn_orth",
+        "rnn",
+    }
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("batch_size", 0),
+        ("time_lag", 0),
+        ("units", -3),
+        ("lr", 0.0),
+        ("rho", 1.0),
+        ("optimizer", "sgd"),
+        ("steps", 0),
+        ("jit", "yes"),
+        ("length", 1),
+        ("distribute", "tpu"),
+    ],
+)
+def test_settings_validation_names_the_setting(name, value):
+    with pytest.raises(SettingError, match=f"`{name}`") as info:
+        Settings(**{name: value})
+    assert info.value.name == name
+
+
+def test_paper_parameter_counts():
+    def count(cell, **kw):
+        s = dataclasses.replace(resolve("copy", cell, preset="paper"), **kw)
+        return free_parameters(build_model(make_task("copy", s), cell, s))
+
+    assert count("nnrnn") == 18_953  # the paper's nnRNN, N = 128
+    assert count("exprnn", units=176) == 18_929  # expRNN, N = 176
+
+
+def test_modrelu_rnn_cell_is_orthogonal_and_serializable(tmp_path):
+    layer = keras.layers.RNN(ModReLURNNCell(6), return_sequences=True)
+    model = keras.Sequential([keras.Input((5, 3)), layer])
+    w = layer.cell.recurrent_kernel.numpy()
+    np.testing.assert_allclose(w.T @ w, np.eye(6), atol=1e-5)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    # modReLU keeps the sign of the pre-activation.
+    z = x[:, 0] @ layer.cell.kernel.numpy() + layer.cell.bias.numpy()
+    h = model(x)[:, 0].numpy()
+    assert np.all((np.sign(h) == np.sign(z)) | (h == 0))
+
+
+def test_metrics_csv_and_atomic_files(tmp_path):
+    path = str(tmp_path / "metrics.csv")
+    cb = MetricsCSV(path)
+    cb.on_train_begin()
+    for epoch in range(3):
+        cb.on_epoch_begin(epoch)
+        cb.on_train_batch_end(4)
+        cb.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+    resumed = MetricsCSV(path, initial_epoch=2)
+    assert [r["step"] for r in resumed.rows] == [5, 10]
+    atomic_write_json(str(tmp_path / "r.json"), {"a": 1})
+    plot_curves(
+        str(tmp_path / "c.png"),
+        {"x": ([1, 2], [2.0, 1.0])},
+        "y",
+        "t",
+        baseline=1.5,
+    )
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(os.listdir(tmp_path)) == ["c.png", "metrics.csv", "r.json"]

@@ -1,0 +1,275 @@
+"""Grids of runs (cells × seeds, ablation variants) with one table and plot.
+
+Used by `examples/compare.py` and `examples/ablate_copy.py`. Each run goes
+through `tf_nnrnn.training.run` into its own folder `out/<label>/seed<k>`,
+so an interrupted grid resumes run by run (finished runs are reused, an
+interrupted one continues from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from tf_nnrnn.presets import Settings
+from tf_nnrnn.results import (
+    atomic_write_json,
+    atomic_write_text,
+    save_figure,
+)
+from tf_nnrnn.training import load_metrics, make_task, run
+
+__all__ = ["Variant", "run_grid", "summarize", "write_report"]
+
+
+@dataclasses.dataclass
+class Variant:
+    """One line of a comparison: a label, a cell and its settings."""
+
+    label: str
+    cell: str
+    settings: Settings
+
+
+def _finished(out: str, variant: Variant, task: str) -> dict | None:
+    """The saved result of an identical finished run, else None."""
+    try:
+        with open(os.path.join(out, "result.json"), encoding="utf-8") as f:
+            result = json.load(f)
+        with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return None
+    same = (
+        config.get("task") == task
+        and config.get("cell") == variant.cell
+        and config.get("settings") == variant.settings.to_dict()
+    )
+    return result if same else None
+
+
+def run_grid(
+    task: str,
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    out_dir: str,
+) -> list[dict]:
+    """Run every variant for every seed (reusing finished runs).
+
+    Returns:
+        One record per run: `label`, `cell`, `seed`, `out`, `result`.
+    """
+    records = []
+    for variant in variants:
+        for seed in seeds:
+            settings = dataclasses.replace(variant.settings, seed=seed)
+            out = os.path.join(out_dir, variant.label, f"seed{seed}")
+            v = Variant(variant.label, variant.cell, settings)
+            result = _finished(out, v, task)
+            if result is None:
+                print(f"== {variant.label} (cell {variant.cell}), seed {seed}")
+                result = run(task, variant.cell, settings, out_dir=out)
+            else:
+                print(f"== {variant.label}, seed {seed}: finished, reused")
+            records.append(
+                {
+                    "label": variant.label,
+                    "cell": variant.cell,
+                    "seed": seed,
+                    "out": out,
+                    "result": result,
+                }
+            )
+    return records
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)
+    return mean, math.sqrt(var)
+
+
+def summarize(task: str, records: list[dict], last: int = 100) -> list[dict]:
+    """Per label: the training metric averaged over the last `last` updates
+    (mean ± std over seeds, and per seed), the test metrics and timings."""
+    by_label: dict[str, list[dict]] = {}
+    for rec in records:
+        by_label.setdefault(rec["label"], []).append(rec)
+    rows = []
+    for label, recs in by_label.items():
+        task_obj = _task_of(recs[0])
+        metric = task_obj.monitor_metric
+        tail, tail_acc = [], []
+        for rec in recs:
+            metrics = load_metrics(rec["out"])
+            final = metrics[-1]["step"]
+            window = [m for m in metrics if m["step"] > final - last]
+            tail.append(sum(m[metric] for m in window) / len(window))
+            if "recall_accuracy" in window[0]:
+                accs = [m["recall_accuracy"] for m in window]
+                tail_acc.append(sum(accs) / len(accs))
+        results = [r["result"] for r in recs]
+        test_key = task_obj.test_metric
+        row = {
+            "label": label,
+            "cell": recs[0]["cell"],
+            "units": results[0]["units"],
+            "free_parameters": results[0].get("free_parameters"),
+            "seeds": [r["seed"] for r in recs],
+            "metric": metric,
+            "last_updates": last,
+            "train_tail": _mean_std(tail),
+            "train_tail_per_seed": tail,
+            "test_metric": test_key,
+            "test": _mean_std([r[test_key] for r in results]),
+            "seconds": _mean_std([r["seconds"] for r in results]),
+            "baseline": results[0]["baseline"],
+        }
+        if tail_acc:
+            row["train_tail_recall_accuracy"] = _mean_std(tail_acc)
+        if "test_accuracy" in results[0] and test_key != "test_accuracy":
+            row["test_accuracy"] = _mean_std(
+                [r["test_accuracy"] for r in results]
+            )
+        rows.append(row)
+    return rows
+
+
+def _task_of(record: dict):
+    with open(
+        os.path.join(record["out"], "config.json"), encoding="utf-8"
+    ) as f:
+        config = json.load(f)
+    return make_task(config["task"], Settings(**config["settings"]))
+
+
+def _pm(pair: Sequence[float], digits: int = 4) -> str:
+    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The summary as a Markdown table."""
+    if not rows:
+        return ""
+    r0 = rows[0]
+    has_acc = any("train_tail_recall_accuracy" in r for r in rows)
+    has_test_acc = any("test_accuracy" in r for r in rows)
+    head = [
+        "variant",
+        "cell",
+        "N",
+        "params",
+        "seeds",
+        f"train {r0['metric']}, last {r0['last_updates']} updates",
+        "per seed",
+    ]
+    if has_acc:
+        head.append("train recall acc., last updates")
+    head.append(r0["test_metric"].replace("_", " "))
+    if has_test_acc:
+        head.append("test accuracy")
+    head.append("s / run")
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [
+            r["label"],
+            r["cell"],
+            str(r["units"]),
+            f"{r['free_parameters']:,}" if r["free_parameters"] else "",
+            str(len(r["seeds"])),
+            _pm(r["train_tail"]),
+            ", ".join(f"{v:.4f}" for v in r["train_tail_per_seed"]),
+        ]
+        if has_acc:
+            acc = r.get("train_tail_recall_accuracy")
+            cells.append(_pm(acc, 3) if acc else "")
+        cells.append(_pm(r["test"]))
+        if has_test_acc:
+            acc = r.get("test_accuracy")
+            cells.append(_pm(acc, 3) if acc else "")
+        cells.append(f"{r['seconds'][0]:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    baseline = r0["baseline"]
+    lines.append("")
+    lines.append(f"Baseline: {baseline:.4f}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    out_dir: str,
+    records: list[dict],
+    rows: list[dict],
+    title: str,
+    log_y: bool = True,
+) -> tuple[str, str]:
+    """Write `summary.md`, `summary.json` and `curves.png` into `out_dir`.
+
+    The plot shows, per label, the mean over seeds of the logged training
+    metric (thick) and each seed (thin).
+
+    Returns:
+        The paths of the Markdown summary and of the plot.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    metric = rows[0]["metric"] if rows else "loss"
+    for i, row in enumerate(rows):
+        color = colors[i % len(colors)]
+        curves = [
+            load_metrics(rec["out"])
+            for rec in records
+            if rec["label"] == row["label"]
+        ]
+        for metrics in curves:
+            ax.plot(
+                [m["step"] for m in metrics],
+                [m[metric] for m in metrics],
+                color=color,
+                alpha=0.25,
+                linewidth=0.7,
+            )
+        length = min(len(c) for c in curves)
+        steps = [curves[0][j]["step"] for j in range(length)]
+        mean = [
+            sum(c[j][metric] for c in curves) / len(curves)
+            for j in range(length)
+        ]
+        ax.plot(steps, mean, color=color, linewidth=1.8, label=row["label"])
+    if rows:
+        base = rows[0]["baseline"]
+        ax.axhline(base, color="k", linestyle="--", linewidth=1)
+        ax.plot([], [], "k--", label=f"baseline {base:.4g}")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel("updates")
+    ax.set_ylabel(f"training {metric}")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plot_path = os.path.join(out_dir, "curves.png")
+    try:
+        save_figure(fig, plot_path)
+    finally:
+        plt.close(fig)
+    table = markdown_table(rows)
+    md_path = os.path.join(out_dir, "summary.md")
+    atomic_write_text(md_path, f"# {title}\n\n{table}\n![curves](curves.png)\n")
+    atomic_write_json(
+        os.path.join(out_dir, "summary.json"),
+        {"rows": rows, "runs": [_strip(r) for r in records]},
+    )
+    return md_path, plot_path
+
+
+def _strip(record: dict) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "result"}
