@@ -230,7 +230,7 @@ def test_memory_grows_linearly_without_saturating():
     stays random and reads the growing memory; nothing may squash, decay or
     renormalise m (a gated or bounded memory would flatten the curve).
     """
-    steps, chunk = 500, 10
+    steps, chunk = 500, 20
     cell = make_cell()
     layer = keras.layers.RNN(cell, return_state=True)
     x = np.ones((1, chunk, FEATURES), "float32")

@@ -18,7 +18,7 @@ from tf_nnrnn import (
     regularizers,
 )
 from tf_nnrnn.activations import ModReLU, modrelu
-from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, ScoRNNCell
+from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, NRUCell, ScoRNNCell
 from tf_nnrnn.constraints import ClipRange, StrictlyLowerTriangular
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.parametrizations import cayley, expm, skew
@@ -30,6 +30,7 @@ __all__ = [
     "NNRNNCell",
     "ExpRNNCell",
     "ScoRNNCell",
+    "NRUCell",
     "ModReLU",
     "modrelu",
     "GammaRegularizer",

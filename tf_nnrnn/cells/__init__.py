@@ -3,6 +3,13 @@
 from tf_nnrnn.cells.base import RecurrentMatrixCell
 from tf_nnrnn.cells.exprnn import ExpRNNCell
 from tf_nnrnn.cells.nnrnn import NNRNNCell
+from tf_nnrnn.cells.nru import NRUCell
 from tf_nnrnn.cells.scornn import ScoRNNCell
 
-__all__ = ["RecurrentMatrixCell", "NNRNNCell", "ExpRNNCell", "ScoRNNCell"]
+__all__ = [
+    "RecurrentMatrixCell",
+    "NNRNNCell",
+    "ExpRNNCell",
+    "ScoRNNCell",
+    "NRUCell",
+]
