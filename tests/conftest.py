@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Small LAPACK calls are 20-100x slower with multi-threaded OpenBLAS on a
+# loaded 2-core machine (measured in the analysis tests).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -31,7 +31,7 @@ def test_every_plot_saves_a_png(tmp_path):
             {"Θ": transient_norms(theta, steps=12)}, log=True
         ),
         "memory": plot_fisher_memory({"delay": 1 / np.arange(1, 11)}),
-        "schur": plot_schur(theta, title="Θ"),
+        "schur": plot_schur(theta, title="Θ", log=True),
         "pseudo": plot_pseudospectrum(theta, num_points=20),
         "pseudo_grid": plot_pseudospectrum(
             pseudospectrum(theta, num_points=20), epsilons=[0.1]

@@ -11,6 +11,7 @@ Example:
 
 from tf_nnrnn import (
     activations,
+    analysis,
     constraints,
     initializers,
     optimizers,
@@ -19,7 +20,11 @@ from tf_nnrnn import (
 )
 from tf_nnrnn.activations import ModReLU, modrelu
 from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, NRUCell, ScoRNNCell
-from tf_nnrnn.constraints import ClipRange, StrictlyLowerTriangular
+from tf_nnrnn.constraints import (
+    ClipRange,
+    SpectralRadiusBound,
+    StrictlyLowerTriangular,
+)
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.parametrizations import cayley, expm, skew
 from tf_nnrnn.regularizers import GammaRegularizer
@@ -36,11 +41,13 @@ __all__ = [
     "GammaRegularizer",
     "StrictlyLowerTriangular",
     "ClipRange",
+    "SpectralRadiusBound",
     "make_optimizer",
     "skew",
     "expm",
     "cayley",
     "activations",
+    "analysis",
     "constraints",
     "initializers",
     "optimizers",

@@ -1,4 +1,7 @@
-"""Constraints for nnRNN's `T` and `γ`.
+"""Constraints for nnRNN's `T` and `γ`, and a spectral-radius bound.
+
+`SpectralRadiusBound` (Sengupta & Friston 2018) lives with the spectral
+analysis in `tf_nnrnn.analysis.spectral` and is re-exported here.
 
 Keras applies a constraint to a variable after each optimizer update
 (`variable.assign(constraint(variable))`).
@@ -8,9 +11,10 @@ from __future__ import annotations
 
 import keras
 
+from tf_nnrnn.analysis.spectral import SpectralRadiusBound
 from tf_nnrnn.parametrizations import triangular_mask
 
-__all__ = ["StrictlyLowerTriangular", "ClipRange"]
+__all__ = ["StrictlyLowerTriangular", "ClipRange", "SpectralRadiusBound"]
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")

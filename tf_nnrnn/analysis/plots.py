@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from tf_nnrnn.analysis.normality import schur_form
@@ -30,6 +31,12 @@ def _axes(ax: Any, figsize=(5.0, 4.0)):
         figure = Figure(figsize=figsize, layout="constrained")
         return figure, figure.add_subplot()
     return ax.figure, ax
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
@@ -57,6 +64,7 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
     os.close(handle)
     try:
         figure.savefig(temporary, dpi=dpi)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -134,7 +142,9 @@ def plot_fisher_memory(
     return figure
 
 
-def plot_schur(source: Any, ax: Any = None, title: str | None = None) -> Figure:
+def plot_schur(
+    source: Any, ax: Any = None, title: str | None = None, log: bool = False
+) -> Figure:
     """Magnitude `|S|` of the real Schur form: the "hidden chains" picture.
 
     Large entries above the diagonal blocks are feed-forward connections
@@ -144,6 +154,9 @@ def plot_schur(source: Any, ax: Any = None, title: str | None = None) -> Figure:
         source: matrix `V` (column convention), cell, RNN layer or model.
         ax: axes to draw into. Defaults to a new figure.
         title: axes title.
+        log: logarithmic colour scale (down to 1e-4 of the largest entry),
+            which shows weak chains next to the unit-size diagonal.
+            Defaults to False.
 
     Returns:
         The figure.
@@ -153,7 +166,15 @@ def plot_schur(source: Any, ax: Any = None, title: str | None = None) -> Figure:
     """
     figure, ax = _axes(ax)
     s, _ = schur_form(source)
-    image = ax.imshow(np.abs(s), cmap="magma", interpolation="nearest")
+    magnitude = np.abs(s)
+    norm = None
+    if log:
+        top = max(float(magnitude.max()), 1e-300)
+        norm = LogNorm(vmin=1e-4 * top, vmax=top)
+        magnitude = np.maximum(magnitude, 1e-4 * top)
+    image = ax.imshow(
+        magnitude, cmap="magma", interpolation="nearest", norm=norm
+    )
     figure.colorbar(image, ax=ax, label="|S_ij|")
     ax.set_xlabel("j")
     ax.set_ylabel("i")
