@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import linalg as scipy_linalg
 
 from tf_nnrnn import parametrizations as par
 
@@ -46,7 +47,7 @@ def test_skew_is_skew_and_ignores_lower_triangle(rng):
     assert np.all(np.tril(g) == 0)
 
 
-@pytest.mark.parametrize("method", ["block", "eig"])
+@pytest.mark.parametrize("method", ["block", "eig", "pade"])
 @pytest.mark.parametrize("n", [3, 6])
 def test_expm_gradient_matches_finite_differences(rng, method, n):
     c = tf.constant(rng.normal(size=(n, n)))
@@ -70,6 +71,44 @@ def test_expm_block_gradient_general_matrix(rng):
     np.testing.assert_allclose(analytic_grad(f, x0), num, atol=1e-8)
 
 
+@pytest.mark.parametrize("scale", [0.5, 8.0])
+def test_expm_pade_gradient_general_matrix(rng, scale):
+    """The Padé Fréchet form is exact for any A, also through squarings."""
+    c = tf.constant(rng.normal(size=(5, 5)))
+    x0 = scale * rng.normal(size=(5, 5)) / np.sqrt(5)
+    if scale > 1:  # ‖A‖₁ > θ₁₃ = 5.37: the squaring phase is exercised
+        assert np.abs(x0).sum(axis=0).max() > 2 * 5.372
+
+    def f(x):
+        return tf.reduce_sum(c * par.expm(x, gradient="pade"))
+
+    num = numeric_grad(lambda x: f(tf.constant(x)).numpy(), x0, eps=1e-7)
+    ana = analytic_grad(f, x0)
+    np.testing.assert_allclose(
+        ana, num, rtol=1e-6, atol=1e-7 * np.abs(num).max()
+    )
+    expected = scipy_linalg.expm(x0)
+    got = par.expm(tf.constant(x0), gradient="pade").numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["block", "pade"])
+def test_expm_float32_matches_float64(rng, method):
+    """float32 (Padé 7 for "pade") agrees with float64 to single precision."""
+    x0 = rng.normal(size=(16, 16))
+    c = rng.normal(size=(16, 16))
+    res = {}
+    for dtype in (tf.float32, tf.float64):
+        x = tf.constant(x0, dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            w = par.expm(par.skew(x), gradient=method)
+            y = tf.reduce_sum(tf.constant(c, dtype) * w)
+        res[dtype] = (w.numpy(), tape.gradient(y, x).numpy())
+    for a, b in zip(res[tf.float32], res[tf.float64]):
+        np.testing.assert_allclose(a, b, atol=2e-5 * max(1, np.abs(b).max()))
+
+
 def test_expm_forward_is_special_orthogonal(rng):
     for dtype in (tf.float32, tf.float64):
         w = par.expm(par.skew(tf.constant(rng.normal(size=(7, 7)), dtype)))
@@ -79,14 +118,15 @@ def test_expm_forward_is_special_orthogonal(rng):
         np.testing.assert_allclose(np.abs(ev), 1.0, atol=1e-5)
 
 
-def test_expm_gradient_compiles_under_xla(rng):
+@pytest.mark.parametrize("method", ["block", "pade"])
+def test_expm_gradient_compiles_under_xla(rng, method):
     c = tf.constant(rng.normal(size=(6, 6)), tf.float32)
-    x0 = tf.constant(rng.normal(size=(6, 6)), tf.float32)
+    x0 = tf.constant(3 * rng.normal(size=(6, 6)), tf.float32)  # squarings
 
     def grad(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = tf.reduce_sum(c * par.expm(par.skew(x)))
+            y = tf.reduce_sum(c * par.expm(par.skew(x), gradient=method))
         return tape.gradient(y, x)
 
     xla = tf.function(grad, jit_compile=True)(x0)
@@ -199,4 +239,4 @@ def test_triangular_mask_shapes():
 
 def test_bad_expm_gradient_name():
     with pytest.raises(ValueError, match="`gradient`"):
-        par.expm(tf.zeros((2, 2)), gradient="pade")
+        par.expm(tf.zeros((2, 2)), gradient="taylor")

@@ -49,17 +49,23 @@ class MetricsCSV(keras.callbacks.Callback):
     never duplicated.
 
     Args:
-        path: the CSV file.
+        path: the CSV file (None: rows are kept in memory only).
         initial_epoch: epochs already done (read from the backup).
 
     Example:
-        >>> cb = MetricsCSV("/tmp/metrics.csv")  # doctest: +SKIP
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "metrics.csv")
+        >>> cb = MetricsCSV(path)
+        >>> cb.on_train_begin(); cb.on_epoch_begin(0)
+        >>> cb.on_train_batch_end(9); cb.on_epoch_end(0, {"loss": 0.5})
+        >>> open(path).read().splitlines()[0]
+        'epoch,step,seconds,loss'
     """
 
-    def __init__(self, path: str, initial_epoch: int = 0):
+    def __init__(self, path: str | None, initial_epoch: int = 0):
         super().__init__()
         self.path = path
-        old = read_metrics_csv(path) if initial_epoch else []
+        old = read_metrics_csv(path) if initial_epoch and path else []
         self.rows = [r for r in old if r.get("epoch", 0) <= initial_epoch]
         last = self.rows[-1] if self.rows else {}
         self._step = int(last.get("step", 0))
@@ -89,6 +95,8 @@ class MetricsCSV(keras.callbacks.Callback):
         return self.rows[-1]["seconds"] if self.rows else 0.0
 
     def write(self):
+        if self.path is None:  # keep the rows in memory only
+            return
         columns: list[str] = []
         for row in self.rows:
             columns += [k for k in row if k not in columns]
@@ -111,6 +119,13 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 
     Raises `TrainingDiverged` (so no result files are written) instead of
     letting a diverged model be evaluated.
+
+    Example:
+        >>> guard = NaNGuard()
+        >>> guard.on_batch_end(0, {"loss": float("nan")})
+        Traceback (most recent call last):
+        ...
+        tf_nnrnn.callbacks.TrainingDiverged: training stopped: ...
     """
 
     def __init__(self):
@@ -131,7 +146,11 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 
 
 class ResetRNNState(keras.callbacks.Callback):
-    """Zero every stateful RNN layer's state at each pass's start."""
+    """Zero every stateful RNN layer's state at each pass's start.
+
+    Example:
+        >>> model.fit(segments, callbacks=[ResetRNNState()])  # doctest: +SKIP
+    """
 
     def _reset(self):
         for layer in self.model.layers:

@@ -28,7 +28,12 @@ __all__ = ["Variant", "run_grid", "summarize", "write_report"]
 
 @dataclasses.dataclass
 class Variant:
-    """One line of a comparison: a label, a cell and its settings."""
+    """One line of a comparison: a label, a cell and its settings.
+
+    Example:
+        >>> Variant("small", "lstm", Settings(units=8)).cell
+        'lstm'
+    """
 
     label: str
     cell: str
@@ -62,6 +67,17 @@ def run_grid(
 
     Returns:
         One record per run: `label`, `cell`, `seed`, `out`, `result`.
+
+    Example:
+        >>> import tempfile
+        >>> s = Settings(time_lag=3, units=4, steps=2, log_every=1,
+        ...              test_size=2, verbose=0)
+        >>> records = run_grid("copy", [Variant("lstm", "lstm", s)], [0],
+        ...                    tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        == lstm (cell lstm), seed 0
+        >>> rows = summarize("copy", records, last=2)
+        >>> rows[0]["label"], len(rows[0]["train_tail_per_seed"])
+        ('lstm', 1)
     """
     records = []
     for variant in variants:

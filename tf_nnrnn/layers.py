@@ -44,7 +44,9 @@ UNROLL = 8
 def _chunk(x, k):
     """`(T, ...)` → `(ceil(T/k), k, ...)`, zero-padded at the end in time."""
     pad = -tf.shape(x)[0] % k
-    paddings = tf.concat([[[0, pad]], tf.zeros((tf.rank(x) - 1, 2), tf.int32)], 0)
+    paddings = tf.concat(
+        [[[0, pad]], tf.zeros((tf.rank(x) - 1, 2), tf.int32)], 0
+    )
     x = tf.pad(x, paddings)
     return tf.reshape(x, tf.concat([[-1, k], tf.shape(x)[1:]], 0))
 
@@ -125,9 +127,7 @@ def _modrelu_bptt(xz, w, h0, bias, mask=None, unroll=None):
                 parts.append(1.0 - tf.cast(mask, hs.dtype))
             parts = [_chunk(p, unroll) for p in parts]
             num = tf.shape(parts[0])[0]
-            tas = [
-                tf.TensorArray(hs.dtype, size=num).unstack(p) for p in parts
-            ]
+            tas = [tf.TensorArray(hs.dtype, size=num).unstack(p) for p in parts]
             dzs = tf.TensorArray(hs.dtype, size=num)
 
             def body(c, carry, dzs):

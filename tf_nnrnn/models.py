@@ -18,13 +18,20 @@ runs a stateful RNN over `bptt`-long segments and reads logits per step.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
 
 from tf_nnrnn.activations import modrelu
 
-__all__ = ["CELL_NAMES", "ModReLURNNCell", "build_cell", "build_model"]
+__all__ = [
+    "CELL_NAMES",
+    "ModReLURNNCell",
+    "build_cell",
+    "build_model",
+    "free_parameters",
+]
 
 CELL_NAMES = ("nnrnn", "exprnn", "scornn", "nru", "lstm", "rnn", "rnn_orth")
 
@@ -51,7 +58,7 @@ class ModReLURNNCell(keras.layers.SimpleRNNCell):
 
     Example:
         >>> layer = keras.layers.RNN(ModReLURNNCell(4))
-        >>> layer(keras.ops.ones((2, 3, 5))).shape
+        >>> tuple(layer(keras.ops.ones((2, 3, 5))).shape)
         (2, 4)
     """
 
@@ -248,3 +255,28 @@ def build_model(task: Any, cell: str, settings: Any) -> keras.Model:
         task.output_units, kernel_initializer=head_init, name="head"
     )(x)
     return keras.Model(inputs, outputs, name=f"{task.name}_{cell}")
+
+
+def free_parameters(model: keras.Model) -> int:
+    """Trainable parameters counted as the papers do.
+
+    A `skew_kernel` (n × n) holds n(n-1)/2 free numbers and a
+    `triangular_kernel` those its mask leaves free (n(n-1)/2 for the
+    reference's strict mask, n(n-1)/2 - n/2 for the block mask); every
+    other trainable weight counts in full.
+    """
+    total = 0
+    for layer in model.layers:
+        cell = getattr(layer, "cell", None)
+        mask = getattr(cell, "triangular_mask", None)
+        for w in layer.trainable_weights:
+            n = int(w.shape[0]) if len(w.shape) == 2 else 0
+            name = w.path.rsplit("/", 1)[-1]
+            if name == "skew_kernel":
+                total += n * (n - 1) // 2
+            elif name == "triangular_kernel":
+                free = n * (n - 1) // 2
+                total += free - (n // 2 if mask == "block" else 0)
+            else:
+                total += int(math.prod(w.shape))
+    return total

@@ -17,6 +17,7 @@ __all__ = [
     "atomic_write_json",
     "save_figure",
     "plot_curves",
+    "plot_learning_curve",
 ]
 
 
@@ -109,3 +110,35 @@ def plot_curves(
         save_figure(fig, path)
     finally:
         plt.close(fig)
+
+
+def plot_learning_curve(path: str, rows: list, task_obj, cell: str) -> None:
+    """`learning_curve.png` of a run: its monitored metric per logged row
+    (and validation), with the task's baseline.
+
+    Example:
+        >>> from tf_nnrnn.tasks.copy import CopyTask
+        >>> rows = [{"step": 10, "cross_entropy": 1.0},
+        ...         {"step": 20, "cross_entropy": 0.5}]
+        >>> plot_learning_curve("/tmp/tf_nnrnn_lc.png", rows, CopyTask(), "x")
+    """
+    metric = task_obj.monitor_metric
+    steps = [r["step"] for r in rows]
+    curves = {}
+    for key, label in (
+        (metric, f"train {metric}"),
+        (f"val_{metric}", "validation"),
+    ):
+        if rows and key in rows[0]:
+            curves[label] = (steps, [r[key] for r in rows])
+    baseline_label = {"copy": "memoryless", "adding": "predict 1"}.get(
+        task_obj.name, "baseline"
+    )
+    plot_curves(
+        path,
+        curves,
+        ylabel=metric,
+        title=f"{task_obj.name}, {cell}",
+        baseline=task_obj.baseline,
+        baseline_label=baseline_label,
+    )

@@ -21,7 +21,6 @@ A NaN loss raises `TrainingDiverged` and no result is written.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 from typing import Any
@@ -36,13 +35,20 @@ from tf_nnrnn.callbacks import (
     TrainingDiverged,
     read_metrics_csv,
 )
-from tf_nnrnn.models import CELL_NAMES, build_model
+from tf_nnrnn.models import CELL_NAMES, build_model, free_parameters
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.presets import SettingError, Settings
-from tf_nnrnn.results import atomic_write_json, plot_curves
+from tf_nnrnn.results import atomic_write_json, plot_learning_curve
 from tf_nnrnn.tasks import TASK_NAMES, get_task
 
-__all__ = ["run", "make_task", "compile_model", "TrainingDiverged"]
+__all__ = [
+    "run",
+    "make_task",
+    "compile_model",
+    "load_metrics",
+    "free_parameters",
+    "TrainingDiverged",
+]
 
 # Settings that may change between an interrupted run and its resumption.
 _RESUME_FREE = ("verbose", "jit", "distribute")
@@ -127,6 +133,13 @@ def _check(task: str, cell: str, settings: Settings, task_obj: Any) -> None:
             "steps",
             f"Received an invalid value for argument `steps`, the {task} "
             "task needs the number of updates, got None.",
+        )
+    if task_obj.uses_steps and settings.epochs is not None:
+        raise SettingError(
+            "epochs",
+            f"Received an invalid value for argument `epochs`: the {task} "
+            "task draws fresh data for every update, so its length is set "
+            f"with `steps` (updates); got epochs={settings.epochs}.",
         )
     if not task_obj.uses_steps and settings.epochs is None:
         raise SettingError(
@@ -287,7 +300,8 @@ def run(
     validation = task_obj.validation_dataset(batch, seed)
 
     metrics_cb = MetricsCSV(
-        os.path.join(out_dir or ".", "metrics.csv"), initial_epoch
+        None if out_dir is None else os.path.join(out_dir, "metrics.csv"),
+        initial_epoch,
     )
     cbs: list = [NaNGuard()]
     if getattr(task_obj, "stateful", False):
@@ -295,13 +309,10 @@ def run(
     best_path = None
     if out_dir is not None:
         cbs.insert(0, keras.callbacks.BackupAndRestore(backup_dir))
-        cbs.append(metrics_cb)
         if validation is not None:
             best_path = os.path.join(out_dir, "best.weights.h5")
             cbs.append(_best_checkpoint(best_path, task_obj, metrics_cb))
-    else:
-        metrics_cb.write = lambda: None
-        cbs.append(metrics_cb)
+    cbs.append(metrics_cb)
     cbs.extend(callbacks)
     if initial_epoch and settings.verbose:
         print(
@@ -356,7 +367,9 @@ def run(
         },
     }
     if out_dir is not None:
-        _plot(os.path.join(out_dir, "learning_curve.png"), rows, task_obj, cell)
+        plot_learning_curve(
+            os.path.join(out_dir, "learning_curve.png"), rows, task_obj, cell
+        )
         atomic_write_json(os.path.join(out_dir, "result.json"), result)
     return result
 
@@ -377,54 +390,6 @@ def _best_checkpoint(path: str, task_obj: Any, metrics_cb: MetricsCSV):
         initial_value_threshold=threshold,
         verbose=0,
     )
-
-
-def _plot(path: str, rows: list[dict], task_obj: Any, cell: str) -> None:
-    metric = task_obj.monitor_metric
-    steps = [r["step"] for r in rows]
-    curves = {}
-    for key, label in (
-        (metric, f"train {metric}"),
-        (f"val_{metric}", "validation"),
-    ):
-        if rows and key in rows[0]:
-            curves[label] = (steps, [r[key] for r in rows])
-    baseline_label = {"copy": "memoryless", "adding": "predict 1"}.get(
-        task_obj.name, "baseline"
-    )
-    plot_curves(
-        path,
-        curves,
-        ylabel=metric,
-        title=f"{task_obj.name}, {cell}",
-        baseline=task_obj.baseline,
-        baseline_label=baseline_label,
-    )
-
-
-def free_parameters(model: keras.Model) -> int:
-    """Trainable parameters counted as the papers do.
-
-    A `skew_kernel` (n × n) holds n(n-1)/2 free numbers and a
-    `triangular_kernel` those its mask leaves free (n(n-1)/2 for the
-    reference's strict mask, n(n-1)/2 - n/2 for the block mask); every
-    other trainable weight counts in full.
-    """
-    total = 0
-    for layer in model.layers:
-        cell = getattr(layer, "cell", None)
-        mask = getattr(cell, "triangular_mask", None)
-        for w in layer.trainable_weights:
-            n = int(w.shape[0]) if len(w.shape) == 2 else 0
-            name = w.path.rsplit("/", 1)[-1]
-            if name == "skew_kernel":
-                total += n * (n - 1) // 2
-            elif name == "triangular_kernel":
-                free = n * (n - 1) // 2
-                total += free - (n // 2 if mask == "block" else 0)
-            else:
-                total += int(math.prod(w.shape))
-    return total
 
 
 def load_metrics(out_dir: str) -> list[dict]:

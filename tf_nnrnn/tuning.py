@@ -127,8 +127,8 @@ class RNNHyperModel(kt.HyperModel):
     Example:
         >>> hm = RNNHyperModel("copy", "exprnn", units=8,
         ...                    search_space={"lr": [1e-4, 1e-2]})
-        >>> hm.objective
-        Objective(name="test_loss", direction="min")
+        >>> hm.objective.name, hm.objective.direction
+        ('test_loss', 'min')
     """
 
     def __init__(
@@ -382,15 +382,23 @@ class RNNHyperModel(kt.HyperModel):
             )
             if initial_epoch and not resuming:
                 callbacks.insert(0, _WarmStart(model))
+        epoch_logs = _EpochLogs()
         try:
             result = training.run(
-                self.task, self.cell, settings, out_dir, callbacks
+                self.task,
+                self.cell,
+                settings,
+                out_dir,
+                [*callbacks, epoch_logs],
             )
         except training.TrainingDiverged as error:
             raise kt.errors.FailedTrialError(str(error)) from error
-        return self._metrics(result, out_dir, callbacks)
+        rows = epoch_logs.rows  # a resumed run: all of them in metrics.csv
+        if out_dir is not None:
+            rows = read_metrics_csv(os.path.join(out_dir, "metrics.csv"))
+        return self._metrics(result, rows)
 
-    def _metrics(self, result: dict, out_dir, callbacks) -> dict:
+    def _metrics(self, result: dict, rows: list[dict]) -> dict:
         name, direction = OBJECTIVES[self.task]
         metrics = {
             k: float(v)
@@ -400,13 +408,21 @@ class RNNHyperModel(kt.HyperModel):
         if result.get("final_train_loss") is not None:
             metrics["final_train_loss"] = float(result["final_train_loss"])
         if name.startswith("val_"):
-            rows = read_metrics_csv(os.path.join(out_dir, "metrics.csv"))
             values = [r[name] for r in rows if name in r]
             if not values:
                 raise kt.errors.FailedTrialError(f"no {name} was logged.")
             pick = max if direction == "max" else min
             metrics[name] = float(pick(values))
         return metrics
+
+
+class _EpochLogs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append(dict(logs or {}))
 
 
 class _WarmStart(keras.callbacks.Callback):
@@ -548,6 +564,7 @@ def make_tuner(
     for name, value, low in (
         ("max_trials", max_trials, 1),
         ("factor", factor, 2),
+        ("max_epochs", 1 if max_epochs is None else max_epochs, 1),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise _bad(name, f"an integer >= {low}", value)
