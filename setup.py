@@ -16,7 +16,9 @@ setup(
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "keras>=3.15,<4",
-        "keras-tuner>=1.4,<1.5",
+        "keras-tuner[bayesian]>=1.4,<1.5",
+        "scikit-learn>=1.3",  # Bayesian search of keras-tuner
+        "tensorboard>=2.16",  # keras-tuner imports it in every TF trial
         "tensorflow-datasets>=4.9,<5",
         "numpy>=1.26",
         "scipy>=1.10",

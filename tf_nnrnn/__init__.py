@@ -17,6 +17,7 @@ from tf_nnrnn import (
     optimizers,
     parametrizations,
     regularizers,
+    tuning,
 )
 from tf_nnrnn.activations import ModReLU, modrelu
 from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, NRUCell, ScoRNNCell
@@ -53,4 +54,5 @@ __all__ = [
     "optimizers",
     "parametrizations",
     "regularizers",
+    "tuning",
 ]
