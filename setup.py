@@ -20,6 +20,7 @@ setup(
         "scikit-learn>=1.3",  # Bayesian search of keras-tuner
         "tensorboard>=2.16",  # keras-tuner imports it in every TF trial
         "tensorflow-datasets>=4.9,<5",
+        "importlib_resources",  # tfds needs it to download MNIST
         "numpy>=1.26",
         "scipy>=1.10",
         "matplotlib>=3.7",

@@ -320,31 +320,38 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def training_step_memory(model, x, y, steps: int = 3) -> dict:
-    """Peak memory of a training step above the memory before it.
+#: Environment of the CPU memory probe: oneDNN's and glibc's caches off, so
+#: that freed tensors leave the process and RSS follows the live memory.
+#: (With the defaults a freed 160 MB tensor leaves RSS unchanged; TF's CPU
+#: allocator statistics miss the while-loop gradient accumulators.)
+MEMORY_PROBE_ENV = {
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "MALLOC_MMAP_THRESHOLD_": "65536",
+}
 
-    On a GPU: `tf.config.experimental.get_memory_info` (peak minus current
-    before the step). On CPU: the process RSS sampled during `steps`
-    training steps, minus the RSS before them; the model is warmed up
-    first, and the caller runs with `MALLOC_MMAP_THRESHOLD_` set low so
-    that freed tensors are returned to the system and RSS tracks the live
-    memory.
+
+def training_step_memory(model, x, y) -> dict:
+    """Peak memory of one training step above the memory before it.
+
+    On a GPU: TensorFlow's allocator peak (`tf.config.experimental.
+    get_memory_info("GPU:0")`) minus the bytes allocated before the step.
+    On CPU: the process RSS, sampled every 0.2 ms during the step, minus
+    the RSS before it; meaningful in a process started with
+    `MEMORY_PROBE_ENV` (see `benchmarks/run.py`, which does so).
     """
-    model.train_on_batch(x, y)  # trace, build the optimizer
+    model.train_on_batch(x, y)  # traced and warm
     model.train_on_batch(x, y)
     gc.collect()
     if gpu_available():
         tf.config.experimental.reset_memory_stats("GPU:0")
         before = tf.config.experimental.get_memory_info("GPU:0")["current"]
-        for _ in range(steps):
-            model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
         peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
-        return {"kind": "GPU peak", "bytes": int(peak - before)}
+        return {"kind": "GPU allocator peak", "bytes": int(peak - before)}
     before = _rss_bytes()
     sampler = _PeakSampler()
     sampler.start()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
     peak = sampler.stop()
     return {"kind": "CPU RSS growth", "bytes": int(peak - before)}
 

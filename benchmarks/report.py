@@ -116,16 +116,17 @@ def parametrization_table(rows, setting: str, jit: bool) -> str:
     return "\n".join(head + lines)
 
 
-def memory_table(rows, setting: str) -> str:
+def memory_table(rows, setting: str, jit: bool) -> str:
     mem = {}
     for r in rows:
-        if r["setting"] == setting and "memory" in r:
+        if r["setting"] == setting and r["jit"] == jit and "memory" in r:
             mem[r["layer"]] = r["memory"]
     if not mem:
         return ""
     kind_label = next(iter(mem.values()))["kind"]
     lines = [
-        f"#### Training-step memory, {setting} ({kind_label})",
+        f"#### Training-step memory, {setting}, jit_compile={jit} "
+        f"({kind_label})",
         "",
         "| layer | MiB | ratio | vs |",
         "| --- | ---: | --- | --- |",
@@ -196,9 +197,10 @@ def markdown(result) -> str:
             table = parametrization_table(rows, setting, jit)
             if table:
                 parts += ["", table]
-        table = memory_table(rows, setting)
-        if table:
-            parts += ["", table]
+        for jit in jits:
+            table = memory_table(rows, setting, jit)
+            if table:
+                parts += ["", table]
     if result.get("sweep"):
         parts += ["", sweep_table(result["sweep"])]
     return "\n".join(parts) + "\n"

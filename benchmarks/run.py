@@ -120,6 +120,10 @@ def bench_setting(setting, rows, jit, args, progress):
     train, infer = common.time_models(
         models, x, y, repeats, args.warmup, progress
     )
+    memory = {}
+    if not args.no_memory and common.gpu_available():
+        for key, model in models.items():
+            memory[key] = common.training_step_memory(model, x, y)
     params = {}
     if not args.no_parametrization:
         for row in rows:
@@ -147,6 +151,8 @@ def bench_setting(setting, rows, jit, args, progress):
             if row.baseline in train:
                 rec["train_ratio"] = train[row.name] / train[row.baseline]
                 rec["infer_ratio"] = infer[row.name] / infer[row.baseline]
+        if row.name in memory:
+            rec["memory"] = memory[row.name]
         if row.cell_key in params:
             rec["parametrization"] = params[row.cell_key]
         records.append(rec)
@@ -154,20 +160,20 @@ def bench_setting(setting, rows, jit, args, progress):
 
 
 def memory_probe(args):
-    """In a child process: training-step memory of every row, as JSON."""
+    """In a child process: CPU training-step memory of every row, as JSON."""
     setting = common.SETTINGS[args.memory_probe]
     x, y = common.data(setting)
-    jit = common.gpu_available()  # Keras' "auto": XLA only on GPUs
     out = {}
     for row in select_entries(args):
-        model, _ = common.build_model(row, setting, jit)
+        model, _ = common.build_model(row, setting, jit=False)
         out[row.name] = common.training_step_memory(model, x, y)
         del model
     print("MEMORY_JSON " + json.dumps(out))
 
 
-def measure_memory(setting, args):
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+def measure_cpu_memory(setting, args):
+    """Runs `memory_probe` in a fresh process with `MEMORY_PROBE_ENV`."""
+    env = dict(os.environ, **common.MEMORY_PROBE_ENV)
     cmd = [sys.executable, os.path.abspath(__file__)]
     cmd += ["--memory-probe", setting.name]
     cmd += ["--expm-gradients", args.expm_gradients]
@@ -238,11 +244,12 @@ def main(argv=None) -> int:
         with tqdm(total=total, desc=name) as bar:
             for jit in jit_modes(args):
                 result["rows"] += bench_setting(setting, rows, jit, args, bar)
-        if not args.no_memory:
-            memory = measure_memory(setting, args)
+        if not args.no_memory and not common.gpu_available():
+            memory = measure_cpu_memory(setting, args)
             for rec in result["rows"]:
-                if rec["setting"] == name and rec["layer"] in memory:
-                    rec["memory"] = memory[rec["layer"]]
+                if rec["setting"] == name and not rec["jit"]:
+                    if rec["layer"] in memory:
+                        rec["memory"] = memory[rec["layer"]]
     if args.sweep or args.sweep_grid:
         result["sweep"] = run_sweep(args)
     text = report.markdown(result)

@@ -158,6 +158,8 @@ def test_preset_paper_is_applied_and_flags_override(tmp_path):
         ("ptb", ["--data-dir", "MISSING"], "--data-dir"),
         ("copy", ["--preset", "paper", "--cell", "nru"], "--preset"),
         ("adding", ["--lr", "abc"], "--lr"),
+        ("copy", ["--cell", "nnrnn", "--units", "7"], "--units"),
+        ("copy", ["--steps", "10", "--epochs", "2"], "--epochs"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(name, argv, flag, tmp_path, capsys):

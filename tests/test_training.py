@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_nnrnn.callbacks import MetricsCSV, ResetRNNState, TrainingDiverged
+from tf_nnrnn.callbacks import (
+    AtomicBackup,
+    MetricsCSV,
+    ResetRNNState,
+    TrainingDiverged,
+    restore_backup,
+)
 from tf_nnrnn.models import CELL_NAMES, ModReLURNNCell, build_model
 from tf_nnrnn.presets import PAPER, QUICK, SettingError, Settings, resolve
 from tf_nnrnn.results import atomic_write_json, plot_curves
@@ -269,3 +275,27 @@ def test_metrics_csv_and_atomic_files(tmp_path):
     )
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(os.listdir(tmp_path)) == ["c.png", "metrics.csv", "r.json"]
+
+
+def test_backup_survives_a_crash_during_the_write(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("rmsprop", "mse")
+    x, y = np.ones((4, 2)), np.ones((4, 1))
+    folder = str(tmp_path / "backup")
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[AtomicBackup(folder)])
+    saved = [w.numpy() for w in model.weights]
+
+    def crash(path, overwrite=True):
+        with open(path, "wb") as f:
+            f.write(b"\x89HDF\r\n")  # a truncated file, then the kill
+        raise KeyboardInterrupt
+
+    model.save_weights = crash
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[AtomicBackup(folder)])
+    fresh = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    fresh.compile("rmsprop", "mse")
+    assert restore_backup(fresh, folder) == 2
+    for a, b in zip(fresh.weights, saved):
+        np.testing.assert_array_equal(a.numpy(), b)
+    assert fresh.optimizer.iterations.numpy() == 2

@@ -12,15 +12,28 @@ Example:
 from tf_nnrnn import (
     activations,
     analysis,
+    callbacks,
+    cli,
     constraints,
+    experiments,
     initializers,
+    models,
     optimizers,
     parametrizations,
+    presets,
     regularizers,
+    results,
+    tasks,
+    training,
     tuning,
 )
 from tf_nnrnn.activations import ModReLU, modrelu
 from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, NRUCell, ScoRNNCell
+from tf_nnrnn.models import ModReLURNNCell
+from tf_nnrnn.presets import Settings
+from tf_nnrnn.tasks.copy import RecallAccuracy
+from tf_nnrnn.tasks.ptb import BitsPerCharacter
+from tf_nnrnn.training import run
 from tf_nnrnn.constraints import (
     ClipRange,
     SpectralRadiusBound,
@@ -37,6 +50,11 @@ __all__ = [
     "ExpRNNCell",
     "ScoRNNCell",
     "NRUCell",
+    "ModReLURNNCell",
+    "Settings",
+    "run",
+    "RecallAccuracy",
+    "BitsPerCharacter",
     "ModReLU",
     "modrelu",
     "GammaRegularizer",
@@ -49,6 +67,14 @@ __all__ = [
     "cayley",
     "activations",
     "analysis",
+    "callbacks",
+    "cli",
+    "experiments",
+    "models",
+    "presets",
+    "results",
+    "tasks",
+    "training",
     "constraints",
     "initializers",
     "optimizers",

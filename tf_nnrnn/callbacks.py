@@ -8,20 +8,37 @@
 - `ResetRNNState`: zero the states of stateful RNN layers at the start of
   every epoch, evaluation and prediction (truncated back-propagation
   carries the state only within one pass over the text).
+- `AtomicBackup` / `restore_backup`: the training state (weights and
+  optimizer state) after every epoch, for resuming an interrupted run.
+  Keras' `BackupAndRestore` writes its HDF5 file in place, so a run killed
+  during the write leaves a truncated file that cannot be restored (our
+  kill-and-rerun test hit exactly that); here every file is complete
+  before a small JSON "commit" file names it.
+- `BestWeights`: the best-validation weights, written the same way.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import time
 
 import keras
 
-from tf_nnrnn.results import atomic_write_text
+from tf_nnrnn.results import atomic_write_json, atomic_write_text
 
-__all__ = ["MetricsCSV", "NaNGuard", "ResetRNNState", "TrainingDiverged"]
+__all__ = [
+    "AtomicBackup",
+    "BestWeights",
+    "MetricsCSV",
+    "NaNGuard",
+    "ResetRNNState",
+    "TrainingDiverged",
+    "restore_backup",
+    "backup_epoch",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -168,3 +185,120 @@ class ResetRNNState(keras.callbacks.Callback):
 
     def on_predict_begin(self, logs=None):
         self._reset()
+
+
+_COMMIT = "backup.json"
+
+
+def _read_commit(backup_dir: str) -> dict | None:
+    path = os.path.join(backup_dir, _COMMIT)
+    try:
+        with open(path, encoding="utf-8") as f:
+            commit = json.load(f)
+        weights = os.path.join(backup_dir, commit["weights"])
+        if not os.path.exists(weights):
+            return None
+        return {"epoch": int(commit["epoch"]), "weights": weights}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def backup_epoch(backup_dir: str) -> int:
+    """Epochs completed by the run backed up in `backup_dir` (0 if none)."""
+    commit = _read_commit(backup_dir)
+    return commit["epoch"] if commit else 0
+
+
+def restore_backup(model: keras.Model, backup_dir: str) -> int:
+    """Load the backed-up weights and optimizer state into `model`.
+
+    Returns:
+        The number of completed epochs (0 when there is no backup), to pass
+        as `initial_epoch` to `model.fit`.
+    """
+    commit = _read_commit(backup_dir)
+    if commit is None:
+        return 0
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(commit["weights"])
+    return commit["epoch"]
+
+
+class AtomicBackup(keras.callbacks.Callback):
+    """Back up weights and optimizer state after every epoch, atomically.
+
+    Writes `epoch-<k>.weights.h5` in full, then `backup.json` (atomically,
+    via `os.replace`) naming it and `k`; only then the older weights file
+    is removed. A run killed at any moment leaves a consistent backup.
+    Restore with `restore_backup(model, backup_dir)`.
+
+    Args:
+        backup_dir: folder of the backup (created when needed).
+
+    Example:
+        >>> import tempfile
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2,
+        ...               verbose=0, callbacks=[AtomicBackup(folder)])
+        >>> restore_backup(model, folder)
+        2
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__()
+        self.backup_dir = backup_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        old = _read_commit(self.backup_dir)
+        name = f"epoch-{epoch + 1}.weights.h5"
+        path = os.path.join(self.backup_dir, name)
+        self.model.save_weights(path, overwrite=True)
+        atomic_write_json(
+            os.path.join(self.backup_dir, _COMMIT),
+            {"epoch": epoch + 1, "weights": name},
+        )
+        if old is not None and os.path.abspath(old["weights"]) != (
+            os.path.abspath(path)
+        ):
+            os.remove(old["weights"])
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keep the weights of the best epoch by `monitor`, written atomically.
+
+    Args:
+        path: the `.weights.h5` file.
+        monitor: a logged metric, e.g. `"val_accuracy"`.
+        mode: `"min"` or `"max"`.
+        best: the best value seen before (a resumed run), or None.
+
+    Example:
+        >>> cb = BestWeights("/tmp/best.weights.h5", "val_loss", "min")
+    """
+
+    def __init__(self, path: str, monitor: str, mode: str, best=None):
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.mode = mode
+        self.best = best
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if self._better(float(value)):
+            self.best = float(value)
+            folder = os.path.dirname(os.path.abspath(self.path))
+            tmp = os.path.join(folder, "partial-best.weights.h5")
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, self.path)

@@ -39,58 +39,57 @@ _LAYER_KWARGS += ("activity_regularizer",)
 _BASE_CONFIG = ("name", "trainable", "dtype", "activity_regularizer")
 #: Steps unrolled inside one iteration of the time loop.
 UNROLL = 8
+PARALLEL = 2
+
+
+def _unroll_for(steps) -> int:
+    """Steps per loop iteration: `UNROLL`, or a near value dividing `steps`.
+
+    A divisor of a static `steps` avoids padding the time axis.
+    """
+    if isinstance(steps, int):
+        for k in (UNROLL, 10, 9, 7, 6, 5, 4):
+            if k <= UNROLL + 2 and steps % k == 0:
+                return k
+    return UNROLL
 
 
 def _chunk(x, k):
-    """`(T, ...)` → `(ceil(T/k), k, ...)`, zero-padded at the end in time."""
-    pad = -tf.shape(x)[0] % k
-    paddings = tf.concat(
-        [[[0, pad]], tf.zeros((tf.rank(x) - 1, 2), tf.int32)], 0
-    )
-    x = tf.pad(x, paddings)
+    """`(T, ...)` → `(ceil(T/k), k, ...)`, zero-padded at the end in time.
+
+    A reshape (no copy) when `T` is statically a multiple of `k`.
+    """
+    steps = x.shape[0]
+    if steps is None or steps % k:
+        pad = -tf.shape(x)[0] % k
+        paddings = tf.concat(
+            [[[0, pad]], tf.zeros((tf.rank(x) - 1, 2), tf.int32)], 0
+        )
+        x = tf.pad(x, paddings)
     return tf.reshape(x, tf.concat([[-1, k], tf.shape(x)[1:]], 0))
 
 
 def _unchunk(x, steps):
     """Inverse of `_chunk`: `(C, k, ...)` → `(steps, ...)`."""
-    return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))[:steps]
+    flat = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+    if isinstance(steps, int) and x.shape[0] is not None:
+        if x.shape[0] * x.shape[1] == steps:
+            return flat
+    return flat[:steps]
 
 
-def _loop(xz, w, h0, activate, mask=None, rec_mask=None, unroll=None):
-    """`H[t] = σ(xz[t] + h_{t-1} @ W)` over time-major `xz` `(T, B, n)`.
+def _chunked_mask(mask, steps, k):
+    """Chunked step mask, padded steps masked out; None if not needed.
 
-    Masked steps (`mask[t]` False, shape `(T, B, 1)`) carry the state over.
-    `rec_mask` `(B, n)` is recurrent dropout applied to `h_{t-1}`. The
-    loop runs over chunks of `unroll` steps, unrolled inside the body, to
-    pay the loop's per-iteration overhead once per chunk (the time axis is
-    padded to a multiple of `unroll`; padded steps come after the last
-    real one and are dropped).
+    `mask`: boolean `(T, B, 1)` or None. Padded steps count as masked, so
+    the state (and, backwards, the gradient) passes through them.
     """
-    unroll = unroll or UNROLL
-    steps = tf.shape(xz)[0]
-    chunks = _chunk(xz, unroll)
-    num = tf.shape(chunks)[0]
-    inputs = tf.TensorArray(xz.dtype, size=num).unstack(chunks)
-    masks = None
-    if mask is not None:
-        masks = tf.TensorArray(tf.bool, size=num).unstack(_chunk(mask, unroll))
-    outputs = tf.TensorArray(xz.dtype, size=num)
-
-    def body(c, h, outputs):
-        xs = tf.unstack(inputs.read(c), num=unroll)
-        ms = None if masks is None else tf.unstack(masks.read(c), num=unroll)
-        hs = []
-        for k in range(unroll):
-            prev = h if rec_mask is None else h * rec_mask
-            new = activate(xs[k] + tf.matmul(prev, w))
-            h = new if ms is None else tf.where(ms[k], new, h)
-            hs.append(h)
-        return c + 1, h, outputs.write(c, tf.stack(hs))
-
-    _, _, outputs = tf.while_loop(
-        lambda c, *_: c < num, body, (tf.constant(0), h0, outputs)
-    )
-    return _unchunk(outputs.stack(), steps)
+    padded = not isinstance(steps, int) or steps % k
+    if mask is None and not padded:
+        return None
+    if mask is None:
+        mask = tf.ones((steps, 1, 1), tf.bool)
+    return _chunk(mask, k)  # zero padding is False
 
 
 def _modrelu(bias):
@@ -100,67 +99,166 @@ def _modrelu(bias):
     return activate
 
 
-def _modrelu_bptt(xz, w, h0, bias, mask=None, unroll=None):
-    """`_loop` with modReLU and a hand-written backward pass.
+def _loop(xz, w, h0, activate, mask=None, rec_mask=None):
+    """`H[t] = σ(xz[t] + h_{t-1} @ W)`, time-major `xz` `(T, B, n)`.
 
-    Backward, with `D_t = 1[H_t ≠ 0]` (modReLU's derivative, also 0 on
-    masked steps) and the carried gradient `c`:
-    `dz_t = (dH_t + c) D_t`, `c ← dz_t Wᵀ (+ (dH_t + c)(1 − m_t))`; then
-    `dW = Σ_t h_{t-1}ᵀ dz_t`, `db = Σ_t dz_t sign(H_t)`, `dxz = dz`,
-    `dh_0 = c`.
+    The path of automatic differentiation (any activation, recurrent
+    dropout): TensorArrays hold the inputs, so that the gradient of the
+    inputs is kept per step. Masked steps (`mask[t]` False, `(T, B, 1)`)
+    carry the state over; `rec_mask` `(B, n)` is recurrent dropout applied
+    to `h_{t-1}`. The loop runs over chunks of a few steps, unrolled in
+    its body, to pay the per-iteration overhead once per chunk.
     """
+    steps = xz.shape[0] if xz.shape[0] is not None else tf.shape(xz)[0]
+    k = _unroll_for(steps)
+    chunks = _chunk(xz, k)
+    num = tf.shape(chunks)[0]
+    inputs = tf.TensorArray(xz.dtype, size=num).unstack(chunks)
+    mchunks = _chunked_mask(mask, steps, k)
+    if mchunks is not None:
+        masks = tf.TensorArray(tf.bool, size=num).unstack(mchunks)
 
-    unroll = unroll or UNROLL
+    def body(c, h, outputs):
+        xs = tf.unstack(inputs.read(c), num=k)
+        ms = None if mchunks is None else tf.unstack(masks.read(c), num=k)
+        hs = []
+        for i in range(k):
+            prev = h if rec_mask is None else h * rec_mask
+            new = activate(xs[i] + tf.matmul(prev, w))
+            h = new if ms is None else tf.where(ms[i], new, h)
+            hs.append(h)
+        return c + 1, h, outputs.write(c, tf.stack(hs))
+
+    outputs = tf.TensorArray(xz.dtype, size=num)
+    _, _, outputs = tf.while_loop(
+        lambda c, *_: c < num, body, (tf.constant(0), h0, outputs)
+    )
+    return _unchunk(outputs.stack(), steps)
+
+
+def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
+    """The whole modReLU recurrence as one op with a hand-written gradient.
+
+    Forward, over time-major `x` `(T, B, F)`, chunk by chunk:
+    `Z_x = X_c @ kernel + in_bias` for the chunk's steps in one matmul,
+    then `h_t = modReLU(Z_x[t] + h_{t-1} @ W)`. Returns `(H, h_T)` if
+    `sequences` else `(h_T,)`; only `H` is kept for the backward pass.
+
+    Backward (back-propagation through time), chunk by chunk in reverse,
+    with `D_t = 1[h_t ≠ 0]` (modReLU's derivative; 0 on masked steps) and
+    the carried gradient `c` (initially `dL/dh_T`):
+    `dz_t = (dH_t + c) D_t`, `c ← dz_t Wᵀ (+ (dH_t + c)(1 − m_t))`, and per
+    chunk `dW += H_{prev}ᵀ dz`, `dkernel += X_cᵀ dz`, `dX_c = dz kernelᵀ`,
+    `db += Σ dz sign(H)`. Nothing of size `(T, B, units)` is made besides
+    `H` (and `dH` when the sequence is an output).
+    """
+    steps = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+    k = _unroll_for(steps)
+    mchunks = _chunked_mask(mask, steps, k)
+
+    def project(xc, kernel, in_bias):
+        flat = tf.reshape(xc, (-1, tf.shape(xc)[-1]))
+        z = tf.matmul(flat, kernel) + in_bias
+        return tf.reshape(z, tf.concat([tf.shape(xc)[:2], [-1]], 0))
 
     @tf.custom_gradient
-    def run(xz, w, h0, bias):
-        hs = _loop(xz, w, h0, _modrelu(bias), mask, unroll=unroll)
+    def run(x, kernel, in_bias, w, h0, bias):
+        xchunks = _chunk(x, k)
+        num = tf.shape(xchunks)[0]
+        activate = _modrelu(bias)
 
-        def grad(dhs):
-            steps = tf.shape(hs)[0]
-            active = tf.not_equal(hs, 0)
-            if mask is not None:
-                active = tf.logical_and(active, mask)
-            # Padded steps get zero upstream and gate: their dz is zero.
-            parts = [dhs, tf.cast(active, hs.dtype)]
-            if mask is not None:
-                parts.append(1.0 - tf.cast(mask, hs.dtype))
-            parts = [_chunk(p, unroll) for p in parts]
-            num = tf.shape(parts[0])[0]
-            tas = [tf.TensorArray(hs.dtype, size=num).unstack(p) for p in parts]
-            dzs = tf.TensorArray(hs.dtype, size=num)
+        def body(c, h, outputs, firsts):
+            firsts = firsts.write(c, h)  # h_{t-1} of the chunk's first step
+            zs = tf.unstack(project(xchunks[c], kernel, in_bias), num=k)
+            ms = None if mchunks is None else tf.unstack(mchunks[c], num=k)
+            hs = []
+            for i in range(k):
+                new = activate(zs[i] + tf.matmul(h, w))
+                h = new if ms is None else tf.where(ms[i], new, h)
+                hs.append(h)
+            return c + 1, h, outputs.write(c, tf.stack(hs)), firsts
 
-            def body(c, carry, dzs):
-                read = [tf.unstack(ta.read(c), num=unroll) for ta in tas]
-                out = [None] * unroll
-                for k in reversed(range(unroll)):
-                    dh = read[0][k] + carry
-                    dz = dh * read[1][k]
-                    carry = tf.matmul(dz, w, transpose_b=True)
-                    if mask is not None:
-                        carry = carry + dh * read[2][k]
-                    out[k] = dz
-                return c - 1, carry, dzs.write(c, tf.stack(out))
+        init = (tf.constant(0), h0)
+        init += tuple(tf.TensorArray(x.dtype, size=num) for _ in range(2))
+        _, last, outputs, firsts = tf.while_loop(
+            lambda c, *_: c < num, body, init, parallel_iterations=PARALLEL
+        )
+        firsts = firsts.stack()
+        # Kept for the gradient: the stacked H when it is an output anyway
+        # (the TensorArray is then freed), else the TensorArray itself, so
+        # that H is never held twice.
+        if sequences:
+            hstack = outputs.stack()  # (C, k, B, n)
 
-            _, dh0, dzs = tf.while_loop(
-                lambda c, *_: c >= 0,
-                body,
-                (num - 1, tf.zeros_like(h0), dzs),
-            )
-            dz = _unchunk(dzs.stack(), steps)
+            def hchunk(c):
+                return hstack[c]
+
+        else:
+            hchunk = outputs.read
+
+        def grad(*upstream):
+            dlast = upstream[-1]
+            gchunks = _chunk(upstream[0], k) if sequences else None
             n = tf.shape(w)[0]
-            prev = tf.concat([h0[None], hs[:-1]], axis=0)
-            dw = tf.matmul(
-                tf.reshape(prev, (-1, n)),
-                tf.reshape(dz, (-1, n)),
-                transpose_a=True,
+
+            def body(c, carry, dw, dk, dib, db, dxs):
+                hc = hchunk(c)
+                gate = tf.not_equal(hc, 0)
+                if mchunks is not None:
+                    mc = mchunks[c]
+                    gate = tf.logical_and(gate, mc)
+                    keeps = tf.unstack(1 - tf.cast(mc, hc.dtype), num=k)
+                gates = tf.unstack(tf.cast(gate, hc.dtype), num=k)
+                ups = None if gchunks is None else tf.unstack(gchunks[c], k)
+                out = [None] * k
+                for i in reversed(range(k)):
+                    dh = carry if ups is None else ups[i] + carry
+                    out[i] = dh * gates[i]
+                    carry = tf.matmul(out[i], w, transpose_b=True)
+                    if mchunks is not None:
+                        carry = carry + dh * keeps[i]
+                dz = tf.reshape(tf.stack(out), (-1, n))
+                prev = tf.concat([firsts[c][None], hc[:-1]], axis=0)
+                xc = xchunks[c]
+                xflat = tf.reshape(xc, (-1, tf.shape(xc)[-1]))
+                dw += tf.matmul(tf.reshape(prev, (-1, n)), dz, transpose_a=True)
+                dk += tf.matmul(xflat, dz, transpose_a=True)
+                dib += tf.reduce_sum(dz, axis=0)
+                db += tf.reduce_sum(dz * tf.reshape(tf.sign(hc), (-1, n)), 0)
+                dx = tf.matmul(dz, kernel, transpose_b=True)
+                return (
+                    c - 1,
+                    carry,
+                    dw,
+                    dk,
+                    dib,
+                    db,
+                    dxs.write(c, tf.reshape(dx, tf.shape(xc))),
+                )
+
+            init = (
+                num - 1,
+                dlast,
+                tf.zeros_like(w),
+                tf.zeros_like(kernel),
+                tf.zeros_like(in_bias),
+                tf.zeros_like(bias),
+                tf.TensorArray(x.dtype, size=num),
             )
-            dbias = tf.reduce_sum(dz * tf.sign(hs), axis=(0, 1))
-            return dz, dw, dh0, dbias
+            # Two chunks in flight: the next chunk's recurrence overlaps this
+            # one's weight-gradient matmuls, without holding the
+            # temporaries of ten chunks at once (the default).
+            _, dh0, dw, dk, dib, db, dxs = tf.while_loop(
+                lambda c, *_: c >= 0, body, init, parallel_iterations=PARALLEL
+            )
+            dx = _unchunk(dxs.stack(), steps)
+            return dx, dk, dib, dw, dh0, db
 
-        return hs, grad
+        if sequences:
+            return (_unchunk(hstack, steps), last), grad
+        return (last,), grad
 
-    return run(xz, w, h0, bias)
+    return run(x, kernel, in_bias, w, h0, bias)
 
 
 class FusedRNN(keras.layers.Layer):
@@ -274,25 +372,34 @@ class FusedRNN(keras.layers.Layer):
         in_mask, rec_mask = self._dropout_masks(sequences, h0, training)
         if in_mask is not None:
             sequences = sequences * in_mask[:, None, :]
-        xz = tf.einsum("btf,fn->tbn", sequences, tf.cast(cell.kernel, dtype))
-        if cell.bias is not None:
-            xz = xz + tf.cast(cell.bias, dtype)
         if mask is not None:
             mask = tf.transpose(tf.cast(mask, tf.bool))[:, :, None]
+        x = tf.transpose(sequences, (1, 0, 2))  # time-major
         if self.go_backwards:
-            xz = tf.reverse(xz, [0])
+            x = tf.reverse(x, [0])
             mask = None if mask is None else tf.reverse(mask, [0])
+        kernel = tf.cast(cell.kernel, dtype)
         w = tf.cast(cell.recurrent_matrix(), dtype)
-        if cell.activation == "modrelu":
+        sequences_out = self.return_sequences
+        if cell.activation == "modrelu" and rec_mask is None:
+            in_bias = tf.zeros((self.units,), dtype)
+            if cell.bias is not None:
+                in_bias = tf.cast(cell.bias, dtype)
             bias = tf.cast(cell.modrelu_bias, dtype)
-            if rec_mask is None:
-                hs = _modrelu_bptt(xz, w, h0, bias, mask)
-            else:
-                hs = _loop(xz, w, h0, _modrelu(bias), mask, rec_mask)
+            result = _modrelu_rnn(
+                x, kernel, in_bias, w, h0, bias, mask, sequences_out
+            )
+            hs, state = result if sequences_out else (None, result[0])
         else:
-            hs = _loop(xz, w, h0, cell.activation, mask, rec_mask)
-        state = hs[-1]
-        outputs = hs
+            xz = tf.einsum("tbf,fn->tbn", x, kernel)
+            if cell.bias is not None:
+                xz = xz + tf.cast(cell.bias, dtype)
+            if cell.activation == "modrelu":
+                activate = _modrelu(tf.cast(cell.modrelu_bias, dtype))
+            else:
+                activate = cell.activation
+            hs = _loop(xz, w, h0, activate, mask, rec_mask)
+            state = hs[-1]
         if mask is not None:
             # Keras outputs the previous *output* on a masked step (zeros
             # before the first unmasked one), or zeros if asked to.
@@ -300,11 +407,15 @@ class FusedRNN(keras.layers.Layer):
                 seen = mask
             else:
                 seen = tf.cast(tf.cumsum(tf.cast(mask, dtype), axis=0), bool)
-            outputs = tf.where(seen, hs, tf.zeros_like(hs))
-        if self.return_sequences:
-            output = tf.transpose(outputs, (1, 0, 2))
+            if hs is not None:
+                hs = tf.where(seen, hs, tf.zeros_like(hs))
+            last_output = tf.where(seen[-1], state, tf.zeros_like(state))
         else:
-            output = outputs[-1]
+            last_output = state
+        if self.return_sequences:
+            output = tf.transpose(hs, (1, 0, 2))
+        else:
+            output = last_output
         if self.return_state:
             return output, state
         return output

@@ -424,7 +424,7 @@ def resolve(
     if unknown:
         raise TypeError(f"Unknown settings: {sorted(unknown)}.")
     values = dict(QUICK.get(task, {}))
-    if cell in ORTHOGONAL_CELLS and task in ("copy", "adding"):
+    if cell in ORTHOGONAL_CELLS and task in ("copy", "adding", "psmnist"):
         values.update(QUICK_ORTHOGONAL)
     if preset is not None:
         if preset != "paper":

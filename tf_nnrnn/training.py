@@ -10,8 +10,10 @@ Keras progress bar, and the run leaves in `out_dir`:
 - `result.json`: task, cell, units, parameters, steps, epochs, seconds,
   final train loss, the task's test metric and its baseline;
 - `learning_curve.png`;
-- `backup/`: `keras.callbacks.BackupAndRestore`'s checkpoint while the run
-  is unfinished, so re-running the same command resumes where it stopped;
+- `backup/`: the training state after the last finished epoch
+  (`tf_nnrnn.callbacks.AtomicBackup`: weights and optimizer state) while the
+  run is unfinished, so re-running the same command resumes where it
+  stopped;
 - `best.weights.h5` (psMNIST, PTB): the best-validation weights, which the
   test uses.
 
@@ -23,17 +25,23 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import shutil
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from tf_nnrnn.callbacks import (
+    AtomicBackup,
+    BestWeights,
     MetricsCSV,
     NaNGuard,
     ResetRNNState,
     TrainingDiverged,
+    backup_epoch,
     read_metrics_csv,
+    restore_backup,
 )
 from tf_nnrnn.models import CELL_NAMES, build_model, free_parameters
 from tf_nnrnn.optimizers import make_optimizer
@@ -167,18 +175,6 @@ def _schedule(task_obj: Any, settings: Settings) -> tuple[int, int | None]:
     return settings.epochs, None
 
 
-def _backup_epoch(backup_dir: str) -> int:
-    """Epochs done by an interrupted run (BackupAndRestore's metadata)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
 def _check_resume(out_dir: str, config: dict) -> None:
     path = os.path.join(out_dir, "config.json")
     if not os.path.exists(path):
@@ -208,6 +204,25 @@ def _check_resume(out_dir: str, config: dict) -> None:
 
 
 _MIRRORED: list = []
+
+
+# Cell arguments whose setting has another name.
+_CELL_ARGS = {
+    "skew_initializer": "skew_init",
+    "kernel_initializer": "kernel_init",
+}
+
+
+def _build(task_obj: Any, cell: str, settings: Settings) -> keras.Model:
+    """`build_model`, with a cell's argument errors named as settings."""
+    try:
+        return build_model(task_obj, cell, settings)
+    except (ValueError, TypeError) as error:
+        match = re.search(r"argument[s]? `(\w+)`", str(error))
+        name = match and _CELL_ARGS.get(match.group(1), match.group(1))
+        if name in Settings.__dataclass_fields__:
+            raise SettingError(name, str(error)) from error
+        raise
 
 
 def _strategy(settings: Settings):
@@ -270,23 +285,24 @@ def run(
         "steps_per_epoch": steps_per_epoch,
         "epochs": epochs,
     }
-    initial_epoch = 0
+    keras.utils.set_random_seed(settings.seed)
+    strategy = _strategy(settings)
+    with strategy.scope():
+        model = _build(task_obj, cell, settings)
+        compile_model(model, task_obj, settings)
+
+    initial_epoch = 0  # nothing is written before this point
     if out_dir is not None:
         backup_dir = os.path.join(out_dir, "backup")
-        initial_epoch = _backup_epoch(backup_dir)
+        initial_epoch = backup_epoch(backup_dir)
         if initial_epoch:
             _check_resume(out_dir, config)
         else:  # a fresh run: drop what an earlier run left
+            shutil.rmtree(backup_dir, ignore_errors=True)
             for name in _OUTPUTS:
                 if os.path.exists(os.path.join(out_dir, name)):
                     os.remove(os.path.join(out_dir, name))
         atomic_write_json(os.path.join(out_dir, "config.json"), config)
-
-    keras.utils.set_random_seed(settings.seed)
-    strategy = _strategy(settings)
-    with strategy.scope():
-        model = build_model(task_obj, cell, settings)
-        compile_model(model, task_obj, settings)
 
     seed, batch = settings.seed, settings.batch_size
     if task_obj.uses_steps:
@@ -303,24 +319,30 @@ def run(
         None if out_dir is None else os.path.join(out_dir, "metrics.csv"),
         initial_epoch,
     )
+    # Order matters: metrics and best weights are written before the
+    # backup commits an epoch, so a resumed run never misses their rows.
     cbs: list = [NaNGuard()]
     if getattr(task_obj, "stateful", False):
         cbs.append(ResetRNNState())
+    cbs.append(metrics_cb)
     best_path = None
     if out_dir is not None:
-        cbs.insert(0, keras.callbacks.BackupAndRestore(backup_dir))
         if validation is not None:
             best_path = os.path.join(out_dir, "best.weights.h5")
-            cbs.append(_best_checkpoint(best_path, task_obj, metrics_cb))
-    cbs.append(metrics_cb)
+            cbs.append(_best_weights(best_path, task_obj, metrics_cb))
+        cbs.append(AtomicBackup(backup_dir))
     cbs.extend(callbacks)
     if initial_epoch and settings.verbose:
         print(
             f"Resuming from {out_dir}: {initial_epoch} of {epochs} epochs done."
         )
 
+    if initial_epoch:
+        with strategy.scope():
+            restore_backup(model, backup_dir)
     model.fit(
         train,
+        initial_epoch=initial_epoch,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=validation,
@@ -371,25 +393,18 @@ def run(
             os.path.join(out_dir, "learning_curve.png"), rows, task_obj, cell
         )
         atomic_write_json(os.path.join(out_dir, "result.json"), result)
+        shutil.rmtree(backup_dir, ignore_errors=True)  # the run is complete
     return result
 
 
-def _best_checkpoint(path: str, task_obj: Any, metrics_cb: MetricsCSV):
+def _best_weights(path: str, task_obj: Any, metrics_cb: MetricsCSV):
     monitor = "val_" + task_obj.monitor_metric
     mode = "max" if "accuracy" in monitor else "min"
     seen = [r[monitor] for r in metrics_cb.rows if monitor in r]
-    threshold = None
+    best = None
     if seen:  # resumed: only improve on what the first run saved
-        threshold = max(seen) if mode == "max" else min(seen)
-    return keras.callbacks.ModelCheckpoint(
-        path,
-        monitor=monitor,
-        mode=mode,
-        save_best_only=True,
-        save_weights_only=True,
-        initial_value_threshold=threshold,
-        verbose=0,
-    )
+        best = max(seen) if mode == "max" else min(seen)
+    return BestWeights(path, monitor, mode, best)
 
 
 def load_metrics(out_dir: str) -> list[dict]:

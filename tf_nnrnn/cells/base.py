@@ -24,6 +24,7 @@ and each call computes the matrix itself: correct, only slower.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 # The one private Keras import of the package (see the module docstring).
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
@@ -60,6 +61,24 @@ def _check_rate(name, value) -> float:
             f"float in [0, 1), got {value}."
         )
     return float(value)
+
+
+@tf.custom_gradient
+def _modrelu_tf(z, bias):
+    """`modrelu(z, bias)` whose gradient is read from its output alone.
+
+    `σ'(z) = 1[h ≠ 0]` and `∂σ/∂b = sign(h)`, so autodiff through a step
+    loop keeps one tensor per step (`h`) instead of four (`z`, `sign(z)`,
+    `|z| + b`, its relu): 4× less training memory and fewer ops.
+    """
+    h = modrelu(z, bias)
+
+    def grad(upstream):
+        dz = upstream * tf.cast(tf.not_equal(h, 0), upstream.dtype)
+        axes = tf.range(tf.rank(dz) - 1)
+        return dz, tf.reduce_sum(dz * tf.sign(h), axis=axes)
+
+    return h, grad
 
 
 class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
@@ -213,7 +232,10 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
 
     def activate(self, z):
         if self.activation == "modrelu":
-            return modrelu(z, keras.ops.cast(self.modrelu_bias, z.dtype))
+            bias = keras.ops.cast(self.modrelu_bias, z.dtype)
+            if keras.backend.backend() == "tensorflow":
+                return _modrelu_tf(z, bias)
+            return modrelu(z, bias)
         return self.activation(z)
 
     def call(self, inputs, states, training=False):
