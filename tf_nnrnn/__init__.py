@@ -29,19 +29,19 @@ from tf_nnrnn import (
 )
 from tf_nnrnn.activations import ModReLU, modrelu
 from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, NRUCell, ScoRNNCell
-from tf_nnrnn.models import ModReLURNNCell
-from tf_nnrnn.presets import Settings
-from tf_nnrnn.tasks.copy import RecallAccuracy
-from tf_nnrnn.tasks.ptb import BitsPerCharacter
-from tf_nnrnn.training import run
 from tf_nnrnn.constraints import (
     ClipRange,
     SpectralRadiusBound,
     StrictlyLowerTriangular,
 )
+from tf_nnrnn.models import ModReLURNNCell
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.parametrizations import cayley, expm, skew
+from tf_nnrnn.presets import Settings
 from tf_nnrnn.regularizers import GammaRegularizer
+from tf_nnrnn.tasks.copy import RecallAccuracy
+from tf_nnrnn.tasks.ptb import BitsPerCharacter
+from tf_nnrnn.training import run
 
 __version__ = "0.1.0"
 
