@@ -306,6 +306,10 @@ def test_killed_script_resumes_when_rerun(tmp_path):
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "baseline" in finished.stdout
     result = json.loads(open(os.path.join(out, "result.json")).read())
-    assert result["resumed_from_epoch"] >= 3 and result["steps"] == 400
+    # The kill can land between an epoch's metrics row and its checkpoint:
+    # the run resumes from the last checkpoint, at most one epoch behind.
+    resumed = result["resumed_from_epoch"]
+    assert resumed >= 2 and done - 1 <= resumed <= done
+    assert result["steps"] == 400
     rows = open(metrics).read().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(1, 81))
