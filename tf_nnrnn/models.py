@@ -168,14 +168,7 @@ def build_cell(cell: str, settings: Any):
             ),
         )
     if cell == "nru":
-        try:
-            from tf_nnrnn.cells.nru import NRUCell
-        except ImportError as error:  # pragma: no cover - NRU is optional
-            raise ValueError(
-                "Received an invalid value for argument `cell`: 'nru' needs "
-                "tf_nnrnn.cells.nru, which is not installed."
-            ) from error
-        return NRUCell(
+        return tf_nnrnn.NRUCell(
             units,
             memory_size=settings.memory_size,
             num_heads=settings.num_heads,
