@@ -107,3 +107,31 @@ def test_bad_arguments(kwargs, exc, match):
         make_optimizer(**kwargs)
     with pytest.raises(TypeError, match="default_optimizer"):
         orthogonal_multi_optimizer("rmsprop", keras.optimizers.SGD())
+
+
+def test_global_clipnorm_clips_both_groups_jointly(tmp_path):
+    """SGD step with a huge loss: the whole update has norm lr * c."""
+    model = build_model(tf_nnrnn.ExpRNNCell(6))
+    opt = make_optimizer("sgd", 1.0, 1.0, global_clipnorm=0.5)
+    assert isinstance(opt, tf_nnrnn.optimizers.GlobalClipMultiOptimizer)
+    assert all(o.global_clipnorm is None for o in opt.optimizers)
+    model.compile(optimizer=opt, loss="mse")
+    x, y = data(n=8)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.fit(x, 1e4 * y + 1e4, batch_size=8, epochs=1, verbose=0)
+    deltas = [
+        v.numpy() - b for v, b in zip(model.trainable_variables, before)
+    ]
+    total = np.sqrt(sum(np.sum(d**2) for d in deltas))
+    assert total == pytest.approx(0.5, rel=1e-4)
+    orth = [
+        d
+        for d, v in zip(deltas, model.trainable_variables)
+        if v.path.endswith("skew_kernel")
+    ]
+    # Per-group clipping would give the skew kernel alone norm 0.5.
+    assert np.sqrt(np.sum(orth[0] ** 2)) < 0.5 - 1e-3
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.optimizer.joint_clipnorm == 0.5

@@ -10,7 +10,12 @@ import copy
 
 import keras
 
-__all__ = ["ORTHOGONAL_PATTERN", "make_optimizer", "orthogonal_multi_optimizer"]
+__all__ = [
+    "ORTHOGONAL_PATTERN",
+    "GlobalClipMultiOptimizer",
+    "make_optimizer",
+    "orthogonal_multi_optimizer",
+]
 
 #: Paths of the raw variables of every orthogonal parametrization.
 ORTHOGONAL_PATTERN = r".*skew_kernel"
@@ -23,10 +28,74 @@ _NAMES = {
 }
 
 
+@keras.saving.register_keras_serializable(package="tf_nnrnn")
+class GlobalClipMultiOptimizer(keras.optimizers.MultiOptimizer):
+    """`keras.optimizers.MultiOptimizer` that clips all gradients jointly.
+
+    `g ← g · min(1, c / ‖g‖)` with `‖g‖` the norm of *all* gradients
+    together, before they are routed to the sub-optimizers: the semantics of
+    PyTorch's `clip_grad_norm_(model.parameters(), c)` used by the papers.
+    (A `global_clipnorm` given to each sub-optimizer would clip each group
+    on its own.)
+
+    Args:
+        optimizer_map: an `OptimizerMap` or a callable, as for
+            `MultiOptimizer`.
+        global_clipnorm: `c > 0`, or None for no clipping.
+        loss_scale_factor, name: as for `MultiOptimizer`.
+
+    Example:
+        >>> opt = make_optimizer("rmsprop", 1e-3, 1e-4, global_clipnorm=1.0)
+        >>> type(opt).__name__
+        'GlobalClipMultiOptimizer'
+    """
+
+    def __init__(
+        self,
+        optimizer_map,
+        global_clipnorm: float | None = None,
+        loss_scale_factor=None,
+        name=None,
+    ):
+        super().__init__(
+            optimizer_map, loss_scale_factor=loss_scale_factor, name=name
+        )
+        if global_clipnorm is not None and not global_clipnorm > 0:
+            raise ValueError(
+                "Received an invalid value for argument `global_clipnorm`, "
+                f"expected a positive float or None, got {global_clipnorm}."
+            )
+        self.joint_clipnorm = global_clipnorm
+
+    def apply(self, grads, trainable_variables=None):
+        if self.joint_clipnorm is not None and len(grads):
+            present = [g for g in grads if g is not None]
+            norm = keras.ops.sqrt(
+                sum(
+                    keras.ops.sum(
+                        keras.ops.square(keras.ops.cast(g, "float32"))
+                    )
+                    for g in present
+                )
+            )
+            scale = keras.ops.minimum(
+                1.0, self.joint_clipnorm / keras.ops.maximum(norm, 1e-12)
+            )
+            grads = [
+                None if g is None else g * keras.ops.cast(scale, g.dtype)
+                for g in grads
+            ]
+        return super().apply(grads, trainable_variables)
+
+    def get_config(self):
+        return {**super().get_config(), "global_clipnorm": self.joint_clipnorm}
+
+
 def orthogonal_multi_optimizer(
     default_optimizer: keras.optimizers.Optimizer,
     orthogonal_optimizer: keras.optimizers.Optimizer,
     pattern: str = ORTHOGONAL_PATTERN,
+    global_clipnorm: float | None = None,
 ) -> keras.optimizers.MultiOptimizer:
     """Route the orthogonal weights to `orthogonal_optimizer`.
 
@@ -35,6 +104,8 @@ def orthogonal_multi_optimizer(
         orthogonal_optimizer: optimizer of the variables whose path fully
             matches `pattern` (default: every `skew_kernel`).
         pattern: regular expression on `variable.path`.
+        global_clipnorm: clip the norm of all gradients together (see
+            `GlobalClipMultiOptimizer`), or None.
 
     Returns:
         A `keras.optimizers.MultiOptimizer`; its `.optimizers` lists the
@@ -58,6 +129,8 @@ def orthogonal_multi_optimizer(
         default_optimizer=default_optimizer,
         optimizer_map={pattern: orthogonal_optimizer},
     )
+    if global_clipnorm is not None:
+        return GlobalClipMultiOptimizer(optimizer_map, global_clipnorm)
     return keras.optimizers.MultiOptimizer(optimizer_map)
 
 
@@ -66,6 +139,7 @@ def make_optimizer(
     learning_rate: float = 1e-3,
     orthogonal_learning_rate: float = 1e-4,
     pattern: str = ORTHOGONAL_PATTERN,
+    global_clipnorm: float | None = None,
     **optimizer_kwargs,
 ) -> keras.optimizers.MultiOptimizer:
     """A two-learning-rate optimizer for models with our cells.
@@ -78,7 +152,9 @@ def make_optimizer(
         orthogonal_learning_rate: learning rate of every `skew_kernel`.
         pattern: regular expression selecting the orthogonal weights.
         **optimizer_kwargs: passed to both optimizers (e.g. `rho=0.99`,
-            `clipnorm=1.0`; note that clipping then applies per group).
+            `clipnorm=1.0`), except `global_clipnorm`, which clips the
+            gradients of both groups jointly (as PyTorch's
+            `clip_grad_norm_` over all parameters).
 
     Returns:
         A `keras.optimizers.MultiOptimizer`.
@@ -108,6 +184,9 @@ def make_optimizer(
     if isinstance(optimizer, keras.optimizers.Optimizer):
         config = optimizer.get_config()
         config.update(optimizer_kwargs)
+        if global_clipnorm is None:  # a template's own global clip: jointly
+            global_clipnorm = config.get("global_clipnorm")
+        config["global_clipnorm"] = None
         config.pop("name", None)
         cls = type(optimizer)
 
@@ -140,5 +219,8 @@ def make_optimizer(
             return cls(learning_rate=lr, **optimizer_kwargs)
 
     return orthogonal_multi_optimizer(
-        build(learning_rate), build(orthogonal_learning_rate), pattern
+        build(learning_rate),
+        build(orthogonal_learning_rate),
+        pattern,
+        global_clipnorm=global_clipnorm,
     )
