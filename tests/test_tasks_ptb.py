@@ -10,6 +10,7 @@ from tf_nnrnn.tasks.ptb import (
     PTBTask,
     batchify,
     load_ptb_chars,
+    stream_segments,
 )
 
 LINES = ["a b _ c a", "b a _ a _ c c", "c _ b"]
@@ -65,3 +66,26 @@ def test_unigram_baseline_and_bpc(ptb_dir):
 def test_missing_directory_names_data_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="`data_dir`"):
         load_ptb_chars(str(tmp_path / "absent"))
+
+
+def test_stream_segments_score_every_character_once(ptb_dir):
+    task = PTBTask(ptb_dir, bptt=4)
+    ids = task.ids["test"]
+    assert len(ids) == 60  # 59 targets: 10 streams of 6 (9) and 5 (1)
+    x, y, w = task.eval_segments("test", 10)
+    assert x.shape == y.shape == w.shape == (2, 10, 4)  # 2nd is partial
+    assert x.dtype == y.dtype == np.int32 and w.dtype == np.float32
+    # Every character but the first is a target exactly once: reading
+    # stream by stream, across segments, the scored inputs and targets
+    # are the text itself.
+    streams = [a.transpose(1, 0, 2).reshape(10, -1) for a in (x, y, w)]
+    xs, ys, ws = streams
+    assert ws.sum() == len(ids) - 1
+    np.testing.assert_array_equal(xs[ws == 1], ids[:-1])
+    np.testing.assert_array_equal(ys[ws == 1], ids[1:])
+    assert ws.sum(axis=1).tolist() == [6] * 9 + [5]
+    # Padding only after a stream's last target (the carried state of the
+    # real characters is never touched by it).
+    assert np.all(np.diff(ws, axis=1) <= 0)
+    with pytest.raises(ValueError, match="`eval_batch_size`.*got 60"):
+        stream_segments(ids, batch_size=60, bptt=4)

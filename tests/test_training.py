@@ -20,6 +20,8 @@ from tf_nnrnn.callbacks import (
     TrainingDiverged,
     restore_backup,
 )
+from tf_nnrnn.cli import build_parser, parse_settings
+from tf_nnrnn.evaluation import StreamEvaluator
 from tf_nnrnn.models import CELL_NAMES, ModReLURNNCell, build_model
 from tf_nnrnn.presets import PAPER, QUICK, SettingError, Settings, resolve
 from tf_nnrnn.results import atomic_write_json, plot_curves
@@ -145,8 +147,80 @@ def test_stateful_ptb_model_carries_and_resets_state(tmp_path):
     callback.set_model(model)
     callback.on_test_begin()
     assert float(tf.reduce_sum(tf.abs(rnn.states[0]))) == 0.0
-    result = run("ptb", "lstm", settings, out_dir=str(tmp_path / "out"))
+    settings = dataclasses.replace(settings, epochs=3, eval_batch_size=4)
+    out = tmp_path / "out"
+    result = run("ptb", "lstm", settings, out_dir=str(out))
     assert result["test_bpc"] > 0 and "test_accuracy" in result
+    assert result["scored_characters"] == len(task.ids["test"]) - 1
+    # Validation (every epoch) and test use the best-validation weights'
+    # whole-stream scores at the evaluation batch, not the training batch.
+    rows = load_metrics(str(out))
+    val = [r["val_bpc"] for r in rows]
+    assert len(val) == 3 and len(set(val)) == 3
+    evaluator = StreamEvaluator.for_task(task, "lstm", settings)
+    assert evaluator.model.input_shape == (4, 6)
+    model.load_weights(str(out / "best.weights.h5"))
+    best = evaluator.evaluate(model, "valid")
+    assert best["bpc"] == pytest.approx(min(val), abs=1e-6)
+    test = evaluator.evaluate(model, "test")
+    assert result["test_bpc"] == pytest.approx(test["bpc"], abs=1e-6)
+    assert result["test_accuracy"] == pytest.approx(test["accuracy"])
+
+
+def _ptb_fixture(folder, settings):
+    for split in ("train", "valid", "test"):
+        text = "a b _ c a _ b\nc _ a a b\n" * 15
+        if split == "test":  # 207 tokens: 206 targets, uneven streams
+            text = text[: -len("c _ a a b\n")] + "a _\n"
+        (folder / f"ptb.char.{split}.txt").write_text(text)
+    return resolve("ptb", "lstm", {**settings, "data_dir": str(folder)})
+
+
+def test_ptb_evaluation_scores_whole_streams_with_carried_state(tmp_path):
+    settings = _ptb_fixture(
+        tmp_path,
+        dict(units=8, batch_size=3, bptt=8, embedding_dim=4, verbose=0),
+    )
+    assert settings.eval_batch_size == 10
+    task = make_task("ptb", settings)
+    model = build_model(task, "lstm", settings)  # training batch 3
+    for weight in model.get_layer("rnn").weights:  # a longer memory
+        weight.assign(3.0 * weight)
+    evaluator = StreamEvaluator.for_task(task, "lstm", settings)
+    scores = evaluator.evaluate(model, "test")
+    ids = task.ids["test"]
+    assert scores["characters"] == len(ids) - 1 == 206
+    # By hand: 10 contiguous streams of the 206 (input, target) pairs,
+    # each run from a zero state in one pass (so the state runs on
+    # through what the evaluator cuts into 8-step segments).
+    chunks = np.array_split(np.arange(len(ids) - 1), 10)
+    width = max(len(c) for c in chunks)  # 21 = 2 full segments + 5
+    inputs = np.zeros((10, width), np.int32)
+    for k, chunk in enumerate(chunks):
+        inputs[k, : len(chunk)] = ids[chunk]
+    whole = keras.layers.RNN(model.get_layer("rnn").cell, return_sequences=True)
+    emb, head = model.get_layer("embedding"), model.get_layer("head")
+    logits = head(whole(emb(inputs))).numpy().astype(np.float64)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nats = correct = 0.0
+    for k, chunk in enumerate(chunks):
+        steps = np.arange(len(chunk))
+        nats -= logp[k, steps, ids[chunk + 1]].sum()
+        correct += (logits[k, steps].argmax(-1) == ids[chunk + 1]).sum()
+    bpc = nats / (206 * np.log(2))
+    assert scores["bpc"] == pytest.approx(bpc, abs=1e-5)
+    assert scores["loss"] == pytest.approx(nats / 206, abs=1e-5)
+    assert scores["accuracy"] == pytest.approx(correct / 206)
+    # The state is reset before every evaluation, weights are copied.
+    assert evaluator.evaluate(model, "test") == scores
+    for a, b in zip(evaluator.model.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # A bigger evaluation batch than the text has targets names the flag.
+    big = dataclasses.replace(settings, eval_batch_size=207)
+    with pytest.raises(SettingError, match="`eval_batch_size`") as info:
+        run("ptb", "lstm", big, out_dir=str(tmp_path / "none"))
+    assert info.value.name == "eval_batch_size"
+    assert not (tmp_path / "none").exists()
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
@@ -181,7 +255,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     np.testing.assert_allclose(out["mirrored"][1:], out["none"][1:], rtol=1e-4)
 
 
-def test_resolve_layers_defaults_preset_and_flags():
+def test_resolve_layers_defaults_preset_and_flags(capsys):
     quick = resolve("copy", "nnrnn")
     assert quick.time_lag == QUICK["copy"]["time_lag"]
     paper = resolve("copy", "nnrnn", preset="paper")
@@ -196,6 +270,14 @@ def test_resolve_layers_defaults_preset_and_flags():
     assert (nru.optimizer, nru.lr, nru.clip_norm) == ("adam", 1e-3, 1.0)
     ptb300 = resolve("ptb", "nnrnn", {"bptt": 300}, preset="paper")
     assert (ptb300.clip_norm, ptb300.t_decay) == (5.0, 1e-6)
+    assert (ptb300.batch_size, ptb300.eval_batch_size) == (128, 10)
+    parser = build_parser("ptb")
+    _, flagged = parse_settings(parser, "ptb", ["--eval-batch-size", "7"])
+    assert flagged.eval_batch_size == 7 and flagged.batch_size == 32
+    with pytest.raises(SystemExit) as info:
+        parse_settings(parser, "ptb", ["--eval-batch-size", "0"])
+    assert info.value.code == 2
+    assert "argument --eval-batch-size:" in capsys.readouterr().err
     with pytest.raises(SettingError, match="no 'paper' preset") as info:
         resolve("copy", "nru", preset="paper")
     assert info.value.name == "preset"
@@ -222,6 +304,7 @@ def test_resolve_layers_defaults_preset_and_flags():
         ("jit", "yes"),
         ("length", 1),
         ("distribute", "tpu"),
+        ("eval_batch_size", 0),
     ],
 )
 def test_settings_validation_names_the_setting(name, value):

@@ -190,6 +190,12 @@ def add_task_flags(parser: argparse.ArgumentParser, task: str) -> None:
     if task == "ptb":
         add("--bptt", type=int, default=s, help="segment length (TPTT)")
         add("--embedding-dim", type=int, default=s)
+        add(
+            "--eval-batch-size",
+            type=int,
+            default=s,
+            help="parallel streams of the valid/test text (default 10)",
+        )
 
 
 def build_parser(

@@ -17,6 +17,10 @@ Keras progress bar, and the run leaves in `out_dir`:
 - `best.weights.h5` (psMNIST, PTB): the best-validation weights, which the
   test uses.
 
+PTB is validated and tested as in the reference code
+(`tf_nnrnn.evaluation`): `eval_batch_size` streams, every character scored
+once, the state carried across segments.
+
 A NaN loss raises `TrainingDiverged` and no result is written.
 """
 
@@ -43,6 +47,7 @@ from tf_nnrnn.callbacks import (
     read_metrics_csv,
     restore_backup,
 )
+from tf_nnrnn.evaluation import StreamEvaluator, StreamValidation
 from tf_nnrnn.models import CELL_NAMES, build_model, free_parameters
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.presets import SettingError, Settings
@@ -290,6 +295,9 @@ def run(
     with strategy.scope():
         model = _build(task_obj, cell, settings)
         compile_model(model, task_obj, settings)
+    evaluator = None  # PTB: validation and test of whole streams
+    if getattr(task_obj, "stateful", False):
+        evaluator = StreamEvaluator.for_task(task_obj, cell, settings)
 
     initial_epoch = 0  # nothing is written before this point
     if out_dir is not None:
@@ -313,7 +321,9 @@ def run(
         train = task_obj.train_dataset(batch, seed)
         if settings.steps is not None:  # at most `steps` updates per epoch
             train = train.take(settings.steps)
-    validation = task_obj.validation_dataset(batch, seed)
+    validation = None  # PTB: `StreamValidation` adds the val_ metrics
+    if evaluator is None:
+        validation = task_obj.validation_dataset(batch, seed)
 
     metrics_cb = MetricsCSV(
         None if out_dir is None else os.path.join(out_dir, "metrics.csv"),
@@ -322,12 +332,12 @@ def run(
     # Order matters: metrics and best weights are written before the
     # backup commits an epoch, so a resumed run never misses their rows.
     cbs: list = [NaNGuard()]
-    if getattr(task_obj, "stateful", False):
-        cbs.append(ResetRNNState())
+    if evaluator is not None:
+        cbs += [ResetRNNState(), StreamValidation(evaluator)]
     cbs.append(metrics_cb)
     best_path = None
     if out_dir is not None:
-        if validation is not None:
+        if validation is not None or evaluator is not None:
             best_path = os.path.join(out_dir, "best.weights.h5")
             cbs.append(_best_weights(best_path, task_obj, metrics_cb))
         cbs.append(AtomicBackup(backup_dir))
@@ -352,14 +362,11 @@ def run(
     )
     if best_path is not None and os.path.exists(best_path):
         model.load_weights(best_path)
-    test_logs = model.evaluate(
-        task_obj.test_dataset(batch, seed),
-        return_dict=True,
-        verbose=0,
-        callbacks=[ResetRNNState()]
-        if getattr(task_obj, "stateful", False)
-        else [],
-    )
+    if evaluator is not None:
+        test_logs = evaluator.evaluate(model, "test")
+    else:
+        test = task_obj.test_dataset(batch, seed)
+        test_logs = model.evaluate(test, return_dict=True, verbose=0)
     summary = task_obj.summarize(test_logs)
     rows = metrics_cb.rows
     last = rows[-1] if rows else {}

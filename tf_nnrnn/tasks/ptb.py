@@ -9,6 +9,12 @@ batch `i` holds segment `i` (length `bptt`, the truncated
 back-propagation length, 150 or 300 in the paper) of every stream, so a
 stateful RNN carries its hidden state from one segment to the next within
 an epoch. Bits per character: `BPC = cross-entropy (nats) / ln 2`.
+
+Validation and test follow the reference's protocol (`language_task.py`:
+10 streams, the state carried across segments, the final shorter segment
+included): `stream_segments` cuts a split so that every character after
+the first is a target exactly once, and `tf_nnrnn.evaluation` scores it
+as `BPC = total nats / (characters · ln 2)`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ __all__ = [
     "BitsPerCharacter",
     "load_ptb_chars",
     "batchify",
+    "stream_segments",
     "PTB_URL",
     "PTB_MD5",
 ]
@@ -138,6 +145,53 @@ def batchify(ids: np.ndarray, batch_size: int, bptt: int):
         [streams[:, i * bptt + 1 : (i + 1) * bptt + 1] for i in range(segments)]
     )
     return x.astype(np.int32), y.astype(np.int32)
+
+
+def stream_segments(ids: np.ndarray, batch_size: int, bptt: int):
+    """Cut a whole token stream into padded segments for evaluation.
+
+    Every token after the first is a target exactly once: the `n - 1`
+    next-token pairs `(ids[j], ids[j + 1])` are split, in order, into
+    `batch_size` contiguous streams of `L_k` pairs (the first `(n - 1) mod
+    batch_size` streams hold one pair more), so stream `k + 1` starts where
+    stream `k` stops. Each stream is zero-padded to whole segments of
+    `bptt` steps; `w` is 1 on real targets and 0 on padding, which only
+    follows a stream's last target. The last segment is thus the shorter
+    final segment of the reference code, padded to the common shape.
+
+    Returns:
+        `(x, y, w)` shaped `(segments, batch_size, bptt)`: int32 inputs,
+        int32 targets and float32 weights with `w.sum() == len(ids) - 1`.
+
+    Example:
+        >>> x, y, w = stream_segments(np.arange(8), batch_size=2, bptt=3)
+        >>> x[:, 0].tolist(), w[:, 1].tolist()
+        ([[0, 1, 2], [3, 0, 0]], [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    """
+    batch_size = check_int("eval_batch_size", batch_size, minimum=1)
+    bptt = check_int("bptt", bptt, minimum=1)
+    pairs = len(ids) - 1
+    shortest, extra = divmod(pairs, batch_size) if pairs > 0 else (0, 0)
+    if shortest < 1:
+        raise ValueError(
+            "Received an invalid value for argument `eval_batch_size`, "
+            f"expected at most {max(pairs, 0)} (the stream's {len(ids)} "
+            f"tokens give {max(pairs, 0)} targets), got {batch_size}."
+        )
+    lengths = [shortest + (k < extra) for k in range(batch_size)]
+    segments = -(-max(lengths) // bptt)
+    shape = (batch_size, segments * bptt)
+    x, y = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+    w = np.zeros(shape, np.float32)
+    ids = np.asarray(ids)
+    start = 0
+    for k, length in enumerate(lengths):
+        x[k, :length] = ids[start : start + length]
+        y[k, :length] = ids[start + 1 : start + length + 1]
+        w[k, :length] = 1.0
+        start += length
+    split = (batch_size, segments, bptt)
+    return tuple(a.reshape(split).transpose(1, 0, 2) for a in (x, y, w))
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
@@ -255,6 +309,11 @@ class PTBTask:
     def test_dataset(self, batch_size: int, seed: int) -> tf.data.Dataset:
         return self._dataset("test", batch_size)
 
+    def eval_segments(self, split: str, batch_size: int = 10):
+        """`stream_segments` of the `"valid"` or `"test"` split: every
+        character after the first scored once, `batch_size` streams."""
+        return stream_segments(self.ids[split], batch_size, self.bptt)
+
     def loss(self) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -265,11 +324,14 @@ class PTBTask:
         ]
 
     def summarize(self, test_logs: dict) -> dict:
-        return {
+        summary = {
             "test_bpc": float(test_logs["bpc"]),
             "test_accuracy": float(test_logs["accuracy"]),
             "baseline": self.baseline,
         }
+        if "characters" in test_logs:  # the number of scored targets
+            summary["scored_characters"] = int(test_logs["characters"])
+        return summary
 
     def describe(self, summary: dict) -> str:
         bpc = summary["test_bpc"]
