@@ -183,7 +183,7 @@ def test_jit_training_matches_graph_mode(name):
             ]
         )
         model.compile(
-            optimizer=tf_nnrnn.make_optimizer("adam", 1e-2, 1e-3),
+            optimizer=tf_nnrnn.make_optimizer("sgd", 1e-2, 1e-2),
             loss="mse",
             jit_compile=jit,
         )
@@ -193,10 +193,10 @@ def test_jit_training_matches_graph_mode(name):
         results.append((hist.history["loss"], model.get_weights()))
     (loss_a, w_a), (loss_b, w_b) = results
     np.testing.assert_allclose(loss_a, loss_b, rtol=1e-4)
-    # XLA reorders float32 sums; Adam's m/sqrt(v) amplifies the last digits
-    # of tiny gradients, so weights agree to 1e-3 after 10 steps at lr 1e-2.
+    # SGD, not Adam: Adam's m/sqrt(v) turns float32 reordering noise in
+    # near-zero gradient entries into full-size steps of either sign.
     for a, b in zip(w_a, w_b):
-        np.testing.assert_allclose(a, b, atol=1e-3)
+        np.testing.assert_allclose(a, b, atol=5e-5)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tf_nnrnn import initializers as skew_initializers
 from tf_nnrnn.cells.base import RecurrentMatrixCell
-from tf_nnrnn.parametrizations import expm, skew
+from tf_nnrnn.parametrizations import EXPM_GRADIENTS, expm, skew
 
 __all__ = ["ExpRNNCell"]
 
@@ -26,7 +26,9 @@ class ExpRNNCell(RecurrentMatrixCell):
         skew_initializer: `"henaff"` (default), `"cayley"`,
             `"random_orthogonal"`, `"zeros"` or a Keras initializer.
         kernel_initializer: default `"he_normal"`.
-        expm_gradient: `"block"` or `"eig"`, see `parametrizations.expm`.
+        expm_gradient: `"pade"` (default, the cheapest), `"block"` or
+            `"eig"`, see
+            `parametrizations.expm`.
         **kwargs: `activation`, `use_bias`, dropout and the other arguments
             of `RecurrentMatrixCell`, and Keras layer arguments.
 
@@ -45,14 +47,15 @@ class ExpRNNCell(RecurrentMatrixCell):
         units: int,
         skew_initializer="henaff",
         kernel_initializer="he_normal",
-        expm_gradient: str = "block",
+        expm_gradient: str = "pade",
         **kwargs,
     ):
         super().__init__(units, kernel_initializer=kernel_initializer, **kwargs)
-        if expm_gradient not in ("block", "eig"):
+        if expm_gradient not in EXPM_GRADIENTS:
             raise ValueError(
                 "Received an invalid value for argument `expm_gradient`, "
-                f"expected 'block' or 'eig', got {expm_gradient!r}."
+                f"expected one of {list(EXPM_GRADIENTS)}, got "
+                f"{expm_gradient!r}."
             )
         self.expm_gradient = expm_gradient
         self.skew_initializer = skew_initializers.get(skew_initializer)

@@ -11,6 +11,7 @@ from tf_nnrnn import initializers as skew_initializers
 from tf_nnrnn.cells.base import RecurrentMatrixCell
 from tf_nnrnn.constraints import StrictlyLowerTriangular
 from tf_nnrnn.parametrizations import (
+    EXPM_GRADIENTS,
     expm,
     nnrnn_matrix,
     rotation_blocks,
@@ -57,7 +58,9 @@ class NNRNNCell(RecurrentMatrixCell):
             exactly `γ_i e^{±iθ_i}`) or `"strict"` (the reference code's
             mask, which also frees the entry below each 2×2 block's
             diagonal).
-        expm_gradient: `"block"` or `"eig"`, see `parametrizations.expm`.
+        expm_gradient: `"pade"` (default, the cheapest), `"block"` or
+            `"eig"`, see
+            `parametrizations.expm`.
         **kwargs: `activation`, `use_bias`, dropout and the other arguments
             of `RecurrentMatrixCell`, and Keras layer arguments.
 
@@ -84,7 +87,7 @@ class NNRNNCell(RecurrentMatrixCell):
         triangular_regularizer=None,
         triangular_constraint="default",
         triangular_mask: str = "block",
-        expm_gradient: str = "block",
+        expm_gradient: str = "pade",
         **kwargs,
     ):
         super().__init__(
@@ -98,10 +101,11 @@ class NNRNNCell(RecurrentMatrixCell):
                 "Received an invalid value for argument `triangular_mask`, "
                 f"expected one of {list(_MASKS)}, got {triangular_mask!r}."
             )
-        if expm_gradient not in ("block", "eig"):
+        if expm_gradient not in EXPM_GRADIENTS:
             raise ValueError(
                 "Received an invalid value for argument `expm_gradient`, "
-                f"expected 'block' or 'eig', got {expm_gradient!r}."
+                f"expected one of {list(EXPM_GRADIENTS)}, got "
+                f"{expm_gradient!r}."
             )
         self.triangular_mask = triangular_mask
         self.expm_gradient = expm_gradient
