@@ -31,7 +31,12 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from tf_nnrnn.activations import modrelu
 
-__all__ = ["RecurrentMatrixCell", "DropoutRNNCell", "check_units"]
+__all__ = [
+    "RecurrentMatrixCell",
+    "DropoutRNNCell",
+    "check_units",
+    "check_rate",
+]
 
 
 def check_units(units, even: bool = False) -> int:
@@ -49,7 +54,8 @@ def check_units(units, even: bool = False) -> int:
     return units
 
 
-def _check_rate(name, value) -> float:
+def check_rate(name, value) -> float:
+    """Validate a dropout rate: a float in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
             f"Received an invalid value for argument `{name}`, expected a "
@@ -144,8 +150,8 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate(
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout
         )
         self.seed = seed

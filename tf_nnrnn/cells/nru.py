@@ -8,7 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from tf_nnrnn.cells.base import DropoutRNNCell
+from tf_nnrnn.cells.base import DropoutRNNCell, check_rate
 
 __all__ = ["NRUCell"]
 
@@ -32,20 +32,6 @@ def _check_positive_float(name: str, value: Any) -> float:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a "
             f"positive finite number, got {value!r}."
-        )
-    return float(value)
-
-
-def _check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"float in [0, 1), got {value!r}."
-        )
-    if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"float in [0, 1), got {value}."
         )
     return float(value)
 
@@ -230,8 +216,8 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.memory_constraint = keras.constraints.get(memory_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate(
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout
         )
         self.seed = seed
