@@ -54,6 +54,8 @@ def speed_table(rows, setting: str, jit: bool) -> str:
         if "error" in r:
             lines.append(f"| {r['layer']} | error: {r['error']} | | | | |")
             continue
+        if "train_s" not in r:
+            continue
         k = kind(r["layer"])
         train_target = TRAIN_TARGETS.get(k, {}).get(setting) if k else None
         infer_target = INFER_TARGET if k in ("cell", "fused") else None
@@ -172,6 +174,22 @@ def sweep_table(sweep) -> str:
     return "\n".join(lines)
 
 
+def expm_sweep_table(records) -> str:
+    lines = [
+        "#### expm of a skew matrix by gradient method (graph mode): ms",
+        "",
+        "| n | method | forward | forward+gradient | gradient/forward |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in records:
+        fwd, both = r["forward"], r["forward+gradient"]
+        lines.append(
+            f"| {r['units']} | {r['method']} | {fwd * 1e3:.2f} | "
+            f"{both * 1e3:.2f} | {(both - fwd) / fwd:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(result) -> str:
     m = result["machine"]
     parts = [
@@ -192,7 +210,12 @@ def markdown(result) -> str:
     for setting in result["settings"]:
         jits = list(dict.fromkeys(r["jit"] for r in rows))
         for jit in jits:
-            parts += ["", speed_table(rows, setting, jit)]
+            if any(
+                "train_s" in r or "error" in r
+                for r in rows
+                if r["setting"] == setting and r["jit"] == jit
+            ):
+                parts += ["", speed_table(rows, setting, jit)]
         for jit in jits:
             table = parametrization_table(rows, setting, jit)
             if table:
@@ -203,6 +226,8 @@ def markdown(result) -> str:
                 parts += ["", table]
     if result.get("sweep"):
         parts += ["", sweep_table(result["sweep"])]
+    if result.get("expm_sweep"):
+        parts += ["", expm_sweep_table(result["expm_sweep"])]
     return "\n".join(parts) + "\n"
 
 
@@ -237,7 +262,8 @@ def plot_sweep(sweep, path: str) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("units n" if axis == "units" else "sequence length T")
         ax.set_ylabel("training step, ms")
-        ax.set_title(f"{fixed} = {fixed_value}, batch 10")
+        name = "T" if fixed == "steps" else "n"
+        ax.set_title(f"{name} = {fixed_value}, batch 10")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()

@@ -75,7 +75,11 @@ def parse_args(argv=None):
     p.add_argument("--sweep", action="store_true", help="n and T sweeps")
     p.add_argument("--sweep-grid", action="store_true", help="full n×T grid")
     p.add_argument("--out", default="runs/benchmarks")
+    p.add_argument(
+        "--memory-only", action="store_true", help="skip the timings"
+    )
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    p.add_argument("--memory-row", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -160,31 +164,49 @@ def bench_setting(setting, rows, jit, args, progress):
 
 
 def memory_probe(args):
-    """In a child process: CPU training-step memory of every row, as JSON."""
+    """In a child process: CPU training-step memory of rows, as JSON."""
     setting = common.SETTINGS[args.memory_probe]
     x, y = common.data(setting)
     out = {}
     for row in select_entries(args):
+        if args.memory_row and row.name != args.memory_row:
+            continue
         model, _ = common.build_model(row, setting, jit=False)
         out[row.name] = common.training_step_memory(model, x, y)
         del model
     print("MEMORY_JSON " + json.dumps(out))
 
 
-def measure_cpu_memory(setting, args):
-    """Runs `memory_probe` in a fresh process with `MEMORY_PROBE_ENV`."""
+def _probe(setting, args, row=None):
     env = dict(os.environ, **common.MEMORY_PROBE_ENV)
     cmd = [sys.executable, os.path.abspath(__file__)]
     cmd += ["--memory-probe", setting.name]
     cmd += ["--expm-gradients", args.expm_gradients]
     if args.only:
         cmd += ["--only", args.only]
+    if row is not None:
+        cmd += ["--memory-row", row]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("MEMORY_JSON "):
             return json.loads(line[len("MEMORY_JSON ") :])
     tail = (proc.stderr or proc.stdout)[-2000:]
     raise RuntimeError(f"memory probe failed for {setting.name}:\n{tail}")
+
+
+def measure_cpu_memory(setting, rows, args):
+    """CPU training-step memory in fresh processes with `MEMORY_PROBE_ENV`.
+
+    One process per row, as memory freed by an earlier model is reused by
+    a later one and would hide part of its growth; `--quick` measures all
+    rows in one process (its tiny sizes are not a memory comparison).
+    """
+    if args.quick:
+        return _probe(setting, args)
+    out = {}
+    for row in tqdm(rows, desc=f"{setting.name} memory"):
+        out.update(_probe(setting, args, row.name))
+    return out
 
 
 def run_sweep(args, progress_desc="sweep"):
@@ -207,6 +229,27 @@ def run_sweep(args, progress_desc="sweep"):
                     rec.update(units=n, steps=t)
                 records += recs
             bar.update(1)
+    return records
+
+
+def run_parametrization_sweep(args):
+    """Forward and forward+gradient of expm by gradient method and n."""
+    import tf_nnrnn
+
+    records = []
+    methods = ("pade", "block", "eig")
+    with tqdm(total=len(SWEEP_UNITS) * 3, desc="expm sweep") as bar:
+        for n in SWEEP_UNITS:
+            for method in methods:
+                cell, _ = common.with_gradient(
+                    lambda n=n, **kw: tf_nnrnn.ExpRNNCell(n, **kw), method
+                )
+                cell.build((None, 10))
+                cost = common.parametrization_cost(
+                    cell, jit=False, repeats=10 if n <= 256 else 3
+                )
+                records.append({"units": n, "method": method, **cost})
+                bar.update(1)
     return records
 
 
@@ -241,17 +284,33 @@ def main(argv=None) -> int:
         setting = common.SETTINGS[name]
         result["settings"][name] = dataclasses.asdict(setting)
         total = (args.repeats or setting.repeats) * len(jit_modes(args))
-        with tqdm(total=total, desc=name) as bar:
-            for jit in jit_modes(args):
-                result["rows"] += bench_setting(setting, rows, jit, args, bar)
+        if args.memory_only:
+            result["rows"] += [
+                {
+                    "setting": name,
+                    "jit": False,
+                    "layer": row.name,
+                    "baseline": row.baseline,
+                    "cell_key": row.cell_key,
+                    "note": "",
+                }
+                for row in rows
+            ]
+        else:
+            with tqdm(total=total, desc=name) as bar:
+                for jit in jit_modes(args):
+                    result["rows"] += bench_setting(
+                        setting, rows, jit, args, bar
+                    )
         if not args.no_memory and not common.gpu_available():
-            memory = measure_cpu_memory(setting, args)
+            memory = measure_cpu_memory(setting, rows, args)
             for rec in result["rows"]:
                 if rec["setting"] == name and not rec["jit"]:
                     if rec["layer"] in memory:
                         rec["memory"] = memory[rec["layer"]]
     if args.sweep or args.sweep_grid:
         result["sweep"] = run_sweep(args)
+        result["expm_sweep"] = run_parametrization_sweep(args)
     text = report.markdown(result)
     print(text)
     os.makedirs(args.out, exist_ok=True)

@@ -17,6 +17,7 @@ from tf_nnrnn import (
     constraints,
     experiments,
     initializers,
+    layers,
     models,
     optimizers,
     parametrizations,
@@ -34,6 +35,7 @@ from tf_nnrnn.constraints import (
     SpectralRadiusBound,
     StrictlyLowerTriangular,
 )
+from tf_nnrnn.layers import NNRNN, ExpRNN, ScoRNN
 from tf_nnrnn.models import ModReLURNNCell
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.parametrizations import cayley, expm, skew
@@ -50,6 +52,9 @@ __all__ = [
     "ExpRNNCell",
     "ScoRNNCell",
     "NRUCell",
+    "NNRNN",
+    "ExpRNN",
+    "ScoRNN",
     "ModReLURNNCell",
     "Settings",
     "run",
@@ -77,6 +82,7 @@ __all__ = [
     "training",
     "constraints",
     "initializers",
+    "layers",
     "optimizers",
     "parametrizations",
     "regularizers",

@@ -307,14 +307,14 @@ def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
       per precision), backward by Al-Mohy & Higham's (2009) Fréchet
       derivative of that approximant, reusing the forward's matrix powers
       and denominator. Exact for any `A`, compiles under XLA. Measured on
-      a 2-core CPU (graph mode, `benchmarks/README.md`): forward 0.6–0.7×
-      `tf.linalg.expm`, gradient ~1–2.6× its forward (n = 128–1024).
+      a 2-core CPU in graph mode (`benchmarks/README.md`, n = 64–1024):
+      forward 0.6–0.85× `tf.linalg.expm`, gradient 0.6–1.2× its forward.
     - `"block"`: forward `tf.linalg.expm`, backward the top-right block of
-      `expm([[Aᵀ, G], [0, Aᵀ]])`: exact for any `A`, compiles under XLA,
-      but the gradient costs 4–15× the forward (n = 128–1024).
+      `expm([[Aᵀ, G], [0, Aᵀ]])`: exact for any `A`, compiles under XLA;
+      gradient 1.3–8.8× the forward.
     - `"eig"`: forward `tf.linalg.expm`, backward the closed form through
-      an eigendecomposition of the skew `A` (skew `A` only; compiles
-      poorly under XLA on CPU).
+      an eigendecomposition of the skew `A` (skew `A` only; gradient
+      0.3–3.3× the forward; compiles poorly under XLA on CPU).
 
     Args:
         a: matrix `(..., n, n)`.
