@@ -44,18 +44,6 @@ def _variants(text: str) -> list[str]:
     return names
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated non-negative integers, got {text!r}"
-        )
-    return seeds
-
-
 def variant_settings(base, name: str):
     """The base settings with the one change of ablation `name`."""
     changes = {
@@ -74,7 +62,7 @@ def main(argv=None) -> int:
         "copy", __doc__.splitlines()[0], prog="ablate_copy.py", cell_flag=False
     )
     parser.add_argument("--variants", type=_variants, default=list(VARIANTS))
-    parser.add_argument("--seeds", type=_seeds, default=[0])
+    parser.add_argument("--seeds", type=cli.seed_list, default=[0])
     parser.add_argument("--last", type=int, default=100)
     args = parser.parse_args(argv)
     base = cli.resolve_or_exit(parser, "copy", "nnrnn", args)

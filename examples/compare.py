@@ -45,18 +45,6 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated non-negative integers, got {text!r}"
-        )
-    return seeds
-
-
 def build_parser(task: str) -> argparse.ArgumentParser:
     parser = cli.build_parser(
         task, __doc__.splitlines()[0], prog="compare.py", cell_flag=False
@@ -65,7 +53,7 @@ def build_parser(task: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--cells", type=_names, default=["nnrnn", "exprnn", "lstm"]
     )
-    parser.add_argument("--seeds", type=_seeds, default=[0])
+    parser.add_argument("--seeds", type=cli.seed_list, default=[0])
     parser.add_argument(
         "--last", type=int, default=100, help="updates in the final average"
     )

@@ -293,3 +293,16 @@ def main(
     print(result["description"])
     print(f"results in {out}")
     return 0
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: comma-separated non-negative integers (`0,1,2`)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated non-negative integers, got {text!r}"
+        )
+    return seeds
