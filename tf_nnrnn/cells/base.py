@@ -30,12 +30,14 @@ import tensorflow as tf
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from tf_nnrnn.activations import modrelu
+from tf_nnrnn.parametrizations import EXPM_GRADIENTS
 
 __all__ = [
     "RecurrentMatrixCell",
     "DropoutRNNCell",
     "check_units",
     "check_rate",
+    "check_expm_gradient",
 ]
 
 
@@ -52,6 +54,16 @@ def check_units(units, even: bool = False) -> int:
             f"even positive integer (Λ is made of 2×2 blocks), got {units}."
         )
     return units
+
+
+def check_expm_gradient(value) -> str:
+    """Validate `expm_gradient`: one of `parametrizations.EXPM_GRADIENTS`."""
+    if value not in EXPM_GRADIENTS:
+        raise ValueError(
+            "Received an invalid value for argument `expm_gradient`, "
+            f"expected one of {list(EXPM_GRADIENTS)}, got {value!r}."
+        )
+    return value
 
 
 def check_rate(name, value) -> float:

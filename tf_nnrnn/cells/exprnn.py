@@ -6,8 +6,8 @@ import keras
 import tensorflow as tf
 
 from tf_nnrnn import initializers as skew_initializers
-from tf_nnrnn.cells.base import RecurrentMatrixCell
-from tf_nnrnn.parametrizations import EXPM_GRADIENTS, expm, skew
+from tf_nnrnn.cells.base import RecurrentMatrixCell, check_expm_gradient
+from tf_nnrnn.parametrizations import expm, skew
 
 __all__ = ["ExpRNNCell"]
 
@@ -51,13 +51,7 @@ class ExpRNNCell(RecurrentMatrixCell):
         **kwargs,
     ):
         super().__init__(units, kernel_initializer=kernel_initializer, **kwargs)
-        if expm_gradient not in EXPM_GRADIENTS:
-            raise ValueError(
-                "Received an invalid value for argument `expm_gradient`, "
-                f"expected one of {list(EXPM_GRADIENTS)}, got "
-                f"{expm_gradient!r}."
-            )
-        self.expm_gradient = expm_gradient
+        self.expm_gradient = check_expm_gradient(expm_gradient)
         self.skew_initializer = skew_initializers.get(skew_initializer)
 
     def build_recurrent(self):

@@ -8,10 +8,9 @@ import keras
 import tensorflow as tf
 
 from tf_nnrnn import initializers as skew_initializers
-from tf_nnrnn.cells.base import RecurrentMatrixCell
+from tf_nnrnn.cells.base import RecurrentMatrixCell, check_expm_gradient
 from tf_nnrnn.constraints import StrictlyLowerTriangular
 from tf_nnrnn.parametrizations import (
-    EXPM_GRADIENTS,
     expm,
     nnrnn_matrix,
     rotation_blocks,
@@ -101,14 +100,8 @@ class NNRNNCell(RecurrentMatrixCell):
                 "Received an invalid value for argument `triangular_mask`, "
                 f"expected one of {list(_MASKS)}, got {triangular_mask!r}."
             )
-        if expm_gradient not in EXPM_GRADIENTS:
-            raise ValueError(
-                "Received an invalid value for argument `expm_gradient`, "
-                f"expected one of {list(EXPM_GRADIENTS)}, got "
-                f"{expm_gradient!r}."
-            )
         self.triangular_mask = triangular_mask
-        self.expm_gradient = expm_gradient
+        self.expm_gradient = check_expm_gradient(expm_gradient)
         self.skew_initializer = skew_initializers.get(skew_initializer)
         if theta_initializer == "default":
             theta_initializer = keras.initializers.RandomUniform(
