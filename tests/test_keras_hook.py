@@ -28,9 +28,9 @@ def test_private_keras_pieces_exist():
 class CountingCell(tf_nnrnn.ExpRNNCell):
     calls = 0
 
-    def recurrent_matrix(self):
+    def matrix_from(self, *params):
         type(self).calls += 1
-        return super().recurrent_matrix()
+        return super().matrix_from(*params)
 
 
 @pytest.mark.parametrize("with_initial_state", [False, True])
@@ -46,7 +46,9 @@ def test_matrix_computed_once_per_forward_pass(with_initial_state, wrap):
         expected = 1
     x = np.ones((2, timesteps, 3), "float32")
     layer(x)  # build
-    kwargs = {}
+    # training=True: computed once per pass (inference reads the cache,
+    # tests/test_matrix_cache.py).
+    kwargs = {"training": True}
     if with_initial_state:
         state = np.zeros((2, 4), "float32")
         kwargs["initial_state"] = [state, state] if wrap == "stacked" else state

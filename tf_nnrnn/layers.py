@@ -54,7 +54,9 @@ class FusedRNN(keras.layers.Layer):
 
     `h_t = σ(x_t @ kernel [+ bias] + h_{t-1} @ W)` (row convention) over a
     sequence, with `X @ kernel` computed for all steps at once and
-    `W = cell.recurrent_matrix()` once per call. Subclasses set
+    `W = cell.forward_matrix(training)` once per call (computed when
+    training, else read from the cell's cache while the weights are
+    unchanged). Subclasses set
     `cell_class`.
 
     Args:
@@ -167,7 +169,7 @@ class FusedRNN(keras.layers.Layer):
             x = tf.reverse(x, [0])
             mask = None if mask is None else tf.reverse(mask, [0])
         kernel = tf.cast(cell.kernel, dtype)
-        w = tf.cast(cell.recurrent_matrix(), dtype)
+        w = tf.cast(cell.forward_matrix(training), dtype)
         sequences_out = self.return_sequences
         if cell.activation == "modrelu" and rec_mask is None:
             in_bias = tf.zeros((self.units,), dtype)

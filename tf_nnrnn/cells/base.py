@@ -30,6 +30,11 @@ import tensorflow as tf
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from tf_nnrnn.activations import modrelu
+from tf_nnrnn.cells.matrix_cache import (
+    MatrixCache,
+    cached_matrix,
+    keras_training_flag,
+)
 from tf_nnrnn.parametrizations import EXPM_GRADIENTS
 
 __all__ = [
@@ -92,9 +97,13 @@ def _modrelu_tf(z, bias):
     h = modrelu(z, bias)
 
     def grad(upstream):
-        dz = upstream * tf.cast(tf.not_equal(h, 0), upstream.dtype)
-        axes = tf.range(tf.rank(dz) - 1)
-        return dz, tf.reduce_sum(dz * tf.sign(h), axis=axes)
+        # 5 ops per step: sign(h) serves both, |sign(h)| = 1[h ≠ 0].
+        sign = tf.sign(h)
+        rank = h.shape.rank
+        axes = (
+            tf.range(tf.rank(h) - 1) if rank is None else list(range(rank - 1))
+        )
+        return upstream * tf.abs(sign), tf.reduce_sum(upstream * sign, axes)
 
     return h, grad
 
@@ -103,10 +112,17 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
     """Base of the cells `h_t = σ(x_t @ kernel [+ bias] + h_{t-1} @ W)`.
 
     Subclasses create their parametrization's weights in
-    `build_recurrent()` and implement `recurrent_matrix()`, which returns
-    the `(units, units)` matrix `W` (row convention) in the variables'
-    dtype (float32 under mixed precision: the parametrization never runs in
-    half precision).
+    `build_recurrent()` (with `add_parametrization_weight`), list their
+    attribute names in `parametrization_names`, and implement
+    `matrix_from(*params)`, the parametrization as a function of those
+    weights' values. `recurrent_matrix()` returns the `(units, units)`
+    matrix `W` (row convention) in the variables' dtype (float32 under
+    mixed precision: the parametrization never runs in half precision).
+
+    A forward pass that trains (`training=True`) computes `W` once; any
+    other forward pass reads it from a `MatrixCache` while the weights are
+    unchanged (`tf_nnrnn/cells/matrix_cache.py`), so inference does not
+    repeat the O(n³) parametrization on every call.
 
     Args:
         units: positive integer, the state size.
@@ -171,6 +187,11 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         self.state_size = self.units
         self.output_size = self.units
         self._recurrent_matrix_cache = None
+        self._matrix_cache = None
+
+    #: Attribute names of the parametrization's weights, in the order of
+    #: `matrix_from`'s arguments (set by every subclass).
+    parametrization_names: tuple = ()
 
     # --- the once-per-forward-pass hook -------------------------------
     def get_dropout_mask(self, step_input):
@@ -179,7 +200,9 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         `keras.layers.RNN` calls this once before its step loop; the step
         itself calls `DropoutRNNCell.get_dropout_mask` directly.
         """
-        self._recurrent_matrix_cache = self._step_matrix_uncached()
+        self._recurrent_matrix_cache = self.forward_matrix(
+            keras_training_flag()
+        )
         return DropoutRNNCell.get_dropout_mask(self, step_input)
 
     def reset_dropout_mask(self):
@@ -187,14 +210,29 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         self._recurrent_matrix_cache = None
         DropoutRNNCell.reset_dropout_mask(self)
 
-    def _step_matrix_uncached(self):
-        return keras.ops.cast(self.recurrent_matrix(), self.compute_dtype)
+    def forward_matrix(self, training=None):
+        """`W` for one forward pass, in the compute dtype.
+
+        Computed afresh when `training` is True; otherwise read from the
+        cell's `MatrixCache` while the weights are unchanged (the gradient
+        is exact either way).
+        """
+        if training is True or self._matrix_cache is None:
+            w = self.recurrent_matrix()
+        else:
+            w = cached_matrix(
+                self._matrix_cache,
+                self.parametrization_weights(),
+                lambda params: self.matrix_from(*params),
+            )
+        return keras.ops.cast(w, self.compute_dtype)
 
     def step_matrix(self):
-        """`W` in the compute dtype: the cached one inside `RNN`, else new."""
+        """`W` in the compute dtype: the one of the pass inside `RNN`, else
+        computed (a cell stepped by hand)."""
         if self._recurrent_matrix_cache is not None:
             return self._recurrent_matrix_cache
-        return self._step_matrix_uncached()
+        return keras.ops.cast(self.recurrent_matrix(), self.compute_dtype)
 
     # --- Keras cell contract ------------------------------------------
     def build(self, input_shape):
@@ -229,13 +267,29 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
                 initializer=self.modrelu_bias_initializer,
             )
         self.build_recurrent()
+        if keras.backend.backend() == "tensorflow":
+            params = self.parametrization_weights()
+            self._matrix_cache = MatrixCache(
+                params, (self.units, self.units), params[0].dtype
+            )
 
     def build_recurrent(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def recurrent_matrix(self):  # pragma: no cover - abstract
-        """The `(units, units)` matrix `W` of `h_{t-1} @ W`."""
+    def parametrization_weights(self) -> list:
+        """The variables `W` depends on, in `matrix_from`'s order."""
+        return [getattr(self, name) for name in self.parametrization_names]
+
+    def matrix_from(self, *params):  # pragma: no cover - abstract
+        """`W` as a function of the parametrization weights' values."""
         raise NotImplementedError
+
+    def recurrent_matrix(self):
+        """The `(units, units)` matrix `W` of `h_{t-1} @ W`."""
+        params = [
+            tf.convert_to_tensor(v) for v in self.parametrization_weights()
+        ]
+        return self.matrix_from(*params)
 
     def add_parametrization_weight(self, name, shape, initializer, **kwargs):
         """A weight read in full precision (no autocast under mixed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from tf_nnrnn import initializers as skew_initializers
 from tf_nnrnn.cells.base import RecurrentMatrixCell, check_expm_gradient
@@ -60,11 +59,10 @@ class ExpRNNCell(RecurrentMatrixCell):
             "skew_kernel", (n, n), self.skew_initializer
         )
 
-    def recurrent_matrix(self):
-        return expm(
-            skew(tf.convert_to_tensor(self.skew_kernel)),
-            gradient=self.expm_gradient,
-        )
+    parametrization_names = ("skew_kernel",)
+
+    def matrix_from(self, skew_kernel):
+        return expm(skew(skew_kernel), gradient=self.expm_gradient)
 
     def get_config(self):
         config = {

@@ -163,12 +163,19 @@ class NNRNNCell(RecurrentMatrixCell):
         )
         return p, theta_mat + t
 
-    def recurrent_matrix(self):
+    parametrization_names = (
+        "skew_kernel",
+        "theta",
+        "gamma",
+        "triangular_kernel",
+    )
+
+    def matrix_from(self, skew_kernel, theta, gamma, triangular_kernel):
         v = nnrnn_matrix(
-            tf.convert_to_tensor(self.skew_kernel),
-            tf.convert_to_tensor(self.theta),
-            tf.convert_to_tensor(self.gamma),
-            tf.convert_to_tensor(self.triangular_kernel),
+            skew_kernel,
+            theta,
+            gamma,
+            triangular_kernel,
             mask=self._mask,
             gradient=self.expm_gradient,
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tf_nnrnn import initializers as skew_initializers
 from tf_nnrnn.cells.base import RecurrentMatrixCell
@@ -89,8 +88,10 @@ class ScoRNNCell(RecurrentMatrixCell):
         )
         self._d = self.scaling_diagonal()
 
-    def recurrent_matrix(self):
-        return cayley(skew(tf.convert_to_tensor(self.skew_kernel)), self._d)
+    parametrization_names = ("skew_kernel",)
+
+    def matrix_from(self, skew_kernel):
+        return cayley(skew(skew_kernel), self._d)
 
     def get_config(self):
         config = {
