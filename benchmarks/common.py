@@ -228,7 +228,12 @@ def time_models(models: dict, x, y, repeats: int, warmup: int, progress=None):
     """Median seconds per training and per inference step of each model.
 
     The models are interleaved within every round, so that the load of
-    other processes on the machine falls on all of them alike.
+    other processes on the machine falls on all of them alike. Training
+    rounds come first, then inference rounds: inference is timed in its
+    steady state, with the weights unchanged between calls, as in
+    `predict` over many batches (our cells then reuse the cached `W`; the
+    first call after a weight update also computes the parametrization's
+    forward, timed separately by `parametrization_cost`).
     """
     for model in models.values():
         for _ in range(warmup):
@@ -239,9 +244,13 @@ def time_models(models: dict, x, y, repeats: int, warmup: int, progress=None):
     for _ in range(repeats):
         for key, model in models.items():
             train[key].append(_timed(lambda m=model: m.train_on_batch(x, y)))
+        if progress is not None:
+            progress.update(0.5)
+    for _ in range(repeats):
+        for key, model in models.items():
             infer[key].append(_timed(lambda m=model: m.predict_on_batch(x)))
         if progress is not None:
-            progress.update(1)
+            progress.update(0.5)
     return (
         {k: float(np.median(v)) for k, v in train.items()},
         {k: float(np.median(v)) for k, v in infer.items()},
@@ -330,30 +339,36 @@ MEMORY_PROBE_ENV = {
 }
 
 
-def training_step_memory(model, x, y) -> dict:
-    """Peak memory of one training step above the memory before it.
+def training_step_memory(model, x, y, steps: int = 3) -> dict:
+    """Peak memory of a training step above the memory before it.
 
     On a GPU: TensorFlow's allocator peak (`tf.config.experimental.
     get_memory_info("GPU:0")`) minus the bytes allocated before the step.
     On CPU: the process RSS, sampled every 0.2 ms during the step, minus
     the RSS before it; meaningful in a process started with
-    `MEMORY_PROBE_ENV` (see `benchmarks/run.py`, which does so).
+    `MEMORY_PROBE_ENV` (see `benchmarks/run.py`, which does so). The
+    median over `steps` steps, after two warm-up steps.
     """
     model.train_on_batch(x, y)  # traced and warm
     model.train_on_batch(x, y)
-    gc.collect()
-    if gpu_available():
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        before = tf.config.experimental.get_memory_info("GPU:0")["current"]
-        model.train_on_batch(x, y)
-        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
-        return {"kind": "GPU allocator peak", "bytes": int(peak - before)}
-    before = _rss_bytes()
-    sampler = _PeakSampler()
-    sampler.start()
-    model.train_on_batch(x, y)
-    peak = sampler.stop()
-    return {"kind": "CPU RSS growth", "bytes": int(peak - before)}
+    growth = []
+    for _ in range(steps):
+        gc.collect()
+        if gpu_available():
+            kind = "GPU allocator peak"
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            info = tf.config.experimental.get_memory_info
+            before = info("GPU:0")["current"]
+            model.train_on_batch(x, y)
+            growth.append(info("GPU:0")["peak"] - before)
+        else:
+            kind = "CPU RSS growth"
+            before = _rss_bytes()
+            sampler = _PeakSampler()
+            sampler.start()
+            model.train_on_batch(x, y)
+            growth.append(sampler.stop() - before)
+    return {"kind": kind, "bytes": int(np.median(growth))}
 
 
 def machine_info() -> dict:
