@@ -254,3 +254,27 @@ def test_bad_input_rank_raises():
         layers.ExpRNN(4)(np.zeros((2, 3), "float32"))
     with pytest.raises(ValueError, match="`units`"):
         layers.NNRNN(7)
+
+
+@pytest.mark.parametrize("steps", [8, 11])
+def test_unknown_sequence_length_matches(steps):
+    """A time axis unknown when traced (padded chunks chosen at run time)."""
+    rng = np.random.default_rng(3)
+    fused, ref = make_pair("exprnn", return_sequences=True)
+    x = rng.normal(size=(2, steps, 4)).astype("float32")
+    sync(fused, ref, x, rng)
+    spec = [tf.TensorSpec((None, None, 4), tf.float32)]
+
+    def loss_and_grads(layer):
+        @tf.function(input_signature=spec)
+        def fn(x):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.sin(layer(x)))
+            return loss, tape.gradient(loss, layer.trainable_weights)
+
+        return fn(tf.constant(x))
+
+    got, want = loss_and_grads(fused), loss_and_grads(ref)
+    np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-5)
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-5)

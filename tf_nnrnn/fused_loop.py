@@ -128,7 +128,11 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
     Forward, over time-major `x` `(T, B, F)`, chunk by chunk:
     `Z_x = X_c @ kernel + in_bias` for the chunk's steps in one matmul,
     then `h_t = modReLU(Z_x[t] + h_{t-1} @ W)`. Returns `(H, h_T)` if
-    `sequences` else `(h_T,)`; only `H` is kept for the backward pass.
+    `sequences` (`H` batch-major, `(B, T, units)`, as the layer outputs
+    it) else `(h_T,)`; only `H` is kept for the backward pass, and the
+    batch-major `H` is the one kept: it is needed as the output anyway, so
+    `H` is held once, and the upstream gradient is read chunk by chunk
+    without a time-major copy.
 
     Backward (back-propagation through time), chunk by chunk in reverse,
     with `D_t = 1[h_t ≠ 0]` (modReLU's derivative; 0 on masked steps) and
@@ -172,22 +176,37 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
         _, last, outputs = tf.while_loop(
             lambda c, *_: c < num, body, init, parallel_iterations=PARALLEL
         )
-        # Kept for the gradient: the stacked H when it is an output anyway
-        # (the TensorArray is then freed), else the TensorArray itself, so
-        # that H is never held twice.
+        # Kept for the gradient: the batch-major H when it is an output
+        # anyway (the TensorArray is then freed), else the TensorArray
+        # itself, so that H is never held twice.
         if sequences:
             hstack = outputs.stack()  # (C, k, B, n)
+            shape = tf.shape(hstack)
+            hb = tf.transpose(
+                tf.reshape(hstack, (-1, shape[2], shape[3])), (1, 0, 2)
+            )  # (B, C·k, n), padded steps last
+
+            def batch_chunk(t, c):  # steps [ck, ck + k) of (B, C·k, n)
+                # tf.slice: a static size k, so XLA sees a dynamic slice.
+                return tf.transpose(
+                    tf.slice(t, [0, c * k, 0], [-1, k, -1]), (1, 0, 2)
+                )
 
             def hchunk(c):
-                return hstack[c]
+                return batch_chunk(hb, c)
 
         else:
             hchunk = outputs.read
 
         def grad(*upstream):
             dlast = upstream[-1]
-            gchunks = _chunk(upstream[0], k) if sequences else None
             n = tf.shape(w)[0]
+            dhb = None
+            if sequences:
+                dhb = upstream[0]
+                pad = num * k - tf.shape(dhb)[1]
+                if not (isinstance(steps, int) and steps % k == 0):
+                    dhb = tf.pad(dhb, [[0, 0], [0, pad], [0, 0]])
 
             def body(c, carry, dw, dk, dib, db, dxs):
                 hc = hchunk(c)
@@ -197,7 +216,9 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
                     gate = tf.logical_and(gate, mc)
                     keeps = tf.unstack(1 - tf.cast(mc, hc.dtype), num=k)
                 gates = tf.unstack(tf.cast(gate, hc.dtype), num=k)
-                ups = None if gchunks is None else tf.unstack(gchunks[c], k)
+                ups = None
+                if dhb is not None:
+                    ups = tf.unstack(batch_chunk(dhb, c), num=k)
                 out = [None] * k
                 for i in reversed(range(k)):
                     dh = carry if ups is None else ups[i] + carry
@@ -243,7 +264,9 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
             return dx, dk, dib, dw, dh0, db
 
         if sequences:
-            return (_unchunk(hstack, steps), last), grad
+            if isinstance(steps, int) and steps % k == 0:
+                return (hb, last), grad
+            return (hb[:, :steps], last), grad
         return (last,), grad
 
     return run(x, kernel, in_bias, w, h0, bias)

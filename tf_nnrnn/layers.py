@@ -179,6 +179,7 @@ class FusedRNN(keras.layers.Layer):
             result = _modrelu_rnn(
                 x, kernel, in_bias, w, h0, bias, mask, sequences_out
             )
+            # Batch-major H (B, T, n).
             hs, state = result if sequences_out else (None, result[0])
         else:
             xz = tf.einsum("tbf,fn->tbn", x, kernel)
@@ -190,6 +191,7 @@ class FusedRNN(keras.layers.Layer):
                 activate = cell.activation
             hs = _loop(xz, w, h0, activate, mask, rec_mask)
             state = hs[-1]
+            hs = tf.transpose(hs, (1, 0, 2)) if sequences_out else None
         if mask is not None:
             # Keras outputs the previous *output* on a masked step (zeros
             # before the first unmasked one), or zeros if asked to.
@@ -198,14 +200,12 @@ class FusedRNN(keras.layers.Layer):
             else:
                 seen = tf.cast(tf.cumsum(tf.cast(mask, dtype), axis=0), bool)
             if hs is not None:
-                hs = tf.where(seen, hs, tf.zeros_like(hs))
+                seen_b = tf.transpose(seen, (1, 0, 2))  # (B, T, 1)
+                hs = tf.where(seen_b, hs, tf.zeros_like(hs))
             last_output = tf.where(seen[-1], state, tf.zeros_like(state))
         else:
             last_output = state
-        if self.return_sequences:
-            output = tf.transpose(hs, (1, 0, 2))
-        else:
-            output = last_output
+        output = hs if self.return_sequences else last_output
         if self.return_state:
             return output, state
         return output
