@@ -186,17 +186,18 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
                 tf.reshape(hstack, (-1, shape[2], shape[3])), (1, 0, 2)
             )  # (B, C·k, n), padded steps last
 
-            def batch_chunk(t, c):  # steps [ck, ck + k) of (B, C·k, n)
+            def batch_slice(t, c):  # steps [ck, ck + k) of (B, C·k, n)
                 # tf.slice: a static size k, so XLA sees a dynamic slice.
-                return tf.transpose(
-                    tf.slice(t, [0, c * k, 0], [-1, k, -1]), (1, 0, 2)
-                )
+                return tf.slice(t, [0, c * k, 0], [-1, k, -1])
 
-            def hchunk(c):
-                return batch_chunk(hb, c)
+            def hlast(c):  # the state after chunk c, (B, n)
+                return tf.slice(hb, [0, c * k + k - 1, 0], [-1, 1, -1])[:, 0]
 
         else:
             hchunk = outputs.read
+
+            def hlast(c):
+                return outputs.read(c)[-1]
 
         def grad(*upstream):
             dlast = upstream[-1]
@@ -209,16 +210,24 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
                     dhb = tf.pad(dhb, [[0, 0], [0, pad], [0, 0]])
 
             def body(c, carry, dw, dk, dib, db, dxs):
-                hc = hchunk(c)
+                # Sequences: H and dH are batch-major, the chunk (B, k, n)
+                # is unstacked along time directly (a transpose per chunk
+                # costs more); otherwise the chunk is time-major (k, B, n).
+                axis = 1 if sequences else 0
+                hc = batch_slice(hb, c) if sequences else hchunk(c)
                 gate = tf.not_equal(hc, 0)
                 if mchunks is not None:
-                    mc = mchunks[c]
+                    mc = mchunks[c]  # (k, B, 1)
+                    if sequences:
+                        mc = tf.transpose(mc, (1, 0, 2))
                     gate = tf.logical_and(gate, mc)
-                    keeps = tf.unstack(1 - tf.cast(mc, hc.dtype), num=k)
-                gates = tf.unstack(tf.cast(gate, hc.dtype), num=k)
+                    keeps = tf.unstack(
+                        1 - tf.cast(mc, hc.dtype), num=k, axis=axis
+                    )
+                gates = tf.unstack(tf.cast(gate, hc.dtype), num=k, axis=axis)
                 ups = None
                 if dhb is not None:
-                    ups = tf.unstack(batch_chunk(dhb, c), num=k)
+                    ups = tf.unstack(batch_slice(dhb, c), num=k, axis=1)
                 out = [None] * k
                 for i in reversed(range(k)):
                     dh = carry if ups is None else ups[i] + carry
@@ -226,17 +235,25 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
                     carry = tf.matmul(out[i], w, transpose_b=True)
                     if mchunks is not None:
                         carry = carry + dh * keeps[i]
+                # dz in time-major rows (for the input kernel and dX) and,
+                # for W and the bias, in the rows' order of H's chunk.
                 dz = tf.reshape(tf.stack(out), (-1, n))
+                dz_h = tf.reshape(tf.stack(out, axis=axis), (-1, n))
                 # h_{t-1} of the chunk's first step: the previous chunk's
                 # last state, h0 for the first chunk.
-                first = tf.where(c > 0, hchunk(tf.maximum(c - 1, 0))[-1], h0)
-                prev = tf.concat([first[None], hc[:-1]], axis=0)
+                first = tf.where(c > 0, hlast(tf.maximum(c - 1, 0)), h0)
+                if sequences:
+                    prev = tf.concat([first[:, None], hc[:, :-1]], axis=1)
+                else:
+                    prev = tf.concat([first[None], hc[:-1]], axis=0)
+                dw += tf.matmul(
+                    tf.reshape(prev, (-1, n)), dz_h, transpose_a=True
+                )
+                db += tf.reduce_sum(dz_h * tf.reshape(tf.sign(hc), (-1, n)), 0)
                 xc = xchunks[c]
                 xflat = tf.reshape(xc, (-1, tf.shape(xc)[-1]))
-                dw += tf.matmul(tf.reshape(prev, (-1, n)), dz, transpose_a=True)
                 dk += tf.matmul(xflat, dz, transpose_a=True)
                 dib += tf.reduce_sum(dz, axis=0)
-                db += tf.reduce_sum(dz * tf.reshape(tf.sign(hc), (-1, n)), 0)
                 dx = tf.matmul(dz, kernel, transpose_b=True)
                 return (
                     c - 1,
