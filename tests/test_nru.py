@@ -1,6 +1,7 @@
 """Tests of the NRU cell (Chandar et al., AAAI 2019)."""
 
 import doctest
+import math
 import time
 
 import keras
@@ -9,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import assert_config_roundtrip, assert_saved_model_identical
-from tf_nnrnn.cells import nru
+from tf_nnrnn.cells import nru, nru_memory
 from tf_nnrnn.cells.nru import NRUCell
 
 UNITS, MEMORY, HEADS, FEATURES = 8, 16, 4, 3  # sqrt(k M) = 8
@@ -178,20 +179,22 @@ def test_one_step_matches_numpy(use_layer_norm, memory_relu):
 def test_lp_normalize_rows_and_gradients():
     rng = np.random.default_rng(3)
     v = tf.constant(rng.normal(size=(2, 3, 6)))
-    out = nru.lp_normalize(v, 5).numpy()
+    out = nru_memory.lp_normalize(v, 5).numpy()
     np.testing.assert_allclose((np.abs(out) ** 5).sum(-1), 1.0, rtol=1e-12)
     # Zero rows stay zero and have finite gradients (the authors' eps).
     zero = tf.zeros((1, 2, 4), tf.float64)
     with tf.GradientTape() as tape:
         tape.watch(zero)
-        y = tf.reduce_sum(nru.lp_normalize(zero, 5) * 2.0)
+        y = tf.reduce_sum(nru_memory.lp_normalize(zero, 5) * 2.0)
     grad = tape.gradient(y, zero).numpy()
-    assert np.all(np.isfinite(grad)) and np.all(nru.lp_normalize(zero, 5) == 0)
+    assert np.all(np.isfinite(grad)) and np.all(
+        nru_memory.lp_normalize(zero, 5) == 0
+    )
     # Analytic gradient against central differences (float64).
     w = tf.constant(rng.normal(size=(2, 3, 6)))
 
     def f(t):
-        return tf.reduce_sum(nru.lp_normalize(t, 5) * w)
+        return tf.reduce_sum(nru_memory.lp_normalize(t, 5) * w)
 
     with tf.GradientTape() as tape:
         tape.watch(v)
@@ -204,6 +207,153 @@ def test_lp_normalize_rows_and_gradients():
         step[idx] = 1e-6
         fd[idx] = (f(base + step) - f(base - step)).numpy() / 2e-6
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+# (num_heads, memory_size) with k | s (factorised path), s = sqrt(k M).
+FACTORISED = [(4, 16), (3, 27), (1, 9), (2, 8)]
+
+
+def special_proj(k, size, batch=6, seed=8):
+    """Random `proj` rows (float64), some with zero or tiny blocks.
+
+    Row 1: a zero write block a_(w,0); row 2: b_w = 0 (all write rows
+    vanish); row 3: every direction factor 1e-8 (rows of norm ~1e-16, below
+    epsilon); row 4: entries of very different magnitudes.
+    """
+    s = math.isqrt(k * size)
+    r = s // k
+    proj = np.random.default_rng(seed).normal(size=(batch, 2 * k + 4 * s))
+    o = 2 * k
+    proj[1, o : o + r] = 0.0
+    proj[2, o + s : o + 2 * s] = 0.0
+    proj[3, o:] *= 1e-8
+    proj[4, o : o + 2 * s] *= 1e3
+    return proj
+
+
+def update_and_grad(fn, proj, weights):
+    proj = tf.constant(proj)
+    with tf.GradientTape() as tape:
+        tape.watch(proj)
+        delta = fn(proj)
+        loss = tf.reduce_sum(delta * weights)
+    return delta.numpy(), tape.gradient(loss, proj).numpy()
+
+
+@pytest.mark.parametrize("k, size", FACTORISED)
+def test_factorised_update_equals_generic(k, size):
+    """The fast path equals the (k, M)-outer-product form, with gradients."""
+    proj = special_proj(k, size)
+    weights = np.random.default_rng(9).normal(size=(len(proj), size))
+    s = math.isqrt(k * size)
+    fast = update_and_grad(
+        lambda p: nru_memory._factorised_update(p, k, s // k, 1e-12),
+        proj,
+        weights,
+    )
+    ref = update_and_grad(
+        lambda p: nru_memory._generic_update(p, k, size, 1e-12, False),
+        proj,
+        weights,
+    )
+    assert np.abs(ref[0][3]).max() < 1e-2  # row 3: |V_i| = |a_i b| / eps
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-12, atol=1e-12)
+    scale = np.abs(ref[1]).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(fast[1] / scale, ref[1] / scale, atol=1e-10)
+
+
+def test_factorised_layer_gradients_equal_generic():
+    """Through `keras.layers.RNN`: the fast path changes nothing but speed."""
+    x = np.random.default_rng(14).normal(size=(3, 6, FEATURES))
+    grads = []
+    for factorised in (True, False):
+        keras.utils.set_random_seed(5)
+        cell = make_cell(dtype="float64", use_layer_norm=True)
+        layer = keras.layers.RNN(cell, return_sequences=True, dtype="float64")
+        layer(x)
+        cell._factorised = factorised
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(layer(x)))
+        grads.append(tape.gradient(loss, layer.trainable_weights))
+    for fast, ref in zip(*grads):
+        np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-10)
+
+
+def test_factorised_gradient_finite_differences():
+    k, size = 2, 8
+    # Rows 2 and 3 sit within 1e-12 of the epsilon kink: no room for steps.
+    proj = special_proj(k, size)[[0, 1, 4]]
+    proj[1, 2 * k] = 0.5  # a block with one non-zero entry
+    weights = tf.constant(np.random.default_rng(10).normal(size=(3, size)))
+
+    def f(p):
+        delta = nru_memory._factorised_update(tf.constant(p), k, 2, 1e-12)
+        return float(tf.reduce_sum(delta * weights))
+
+    _, grad = update_and_grad(
+        lambda p: nru_memory._factorised_update(p, k, 2, 1e-12), proj, weights
+    )
+    fd = np.zeros_like(proj)
+    for idx in np.ndindex(proj.shape):
+        h = 1e-6 * max(1.0, abs(proj[idx]))
+        step = np.zeros_like(proj)
+        step[idx] = h
+        fd[idx] = (f(proj + step) - f(proj - step)) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_factorised_update_float32_extreme_magnitudes():
+    """float32 blocks of 1e-20 or 1e15 neither underflow nor overflow."""
+    k, size = 4, 16
+    proj = special_proj(k, size)
+    proj[0, 2 * k :] *= 1e-20
+    proj[5, 2 * k :] *= 1e15
+    weights = np.random.default_rng(11).normal(size=(len(proj), size))
+    fast = update_and_grad(
+        lambda p: nru_memory._factorised_update(p, k, 2, 1e-12),
+        proj.astype("float32"),
+        weights.astype("float32"),
+    )
+    ref = update_and_grad(
+        lambda p: nru_memory._generic_update(p, k, size, 1e-12, False),
+        proj.astype("float32").astype("float64"),
+        weights,
+    )
+    assert all(np.all(np.isfinite(x)) for x in fast)
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-5, atol=1e-6)
+    scale = np.abs(ref[1]).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(fast[1] / scale, ref[1] / scale, atol=1e-5)
+
+
+def test_generic_path_when_heads_do_not_divide_side():
+    """num_heads=8, memory_size=2: s = 4 is not a multiple of k."""
+    rng = np.random.default_rng(12)
+    x, h = rng.normal(size=(3, FEATURES)), np.abs(rng.normal(size=(3, 5)))
+    m = rng.normal(size=(3, 2))
+    cell = NRUCell(5, memory_size=2, num_heads=8, dtype="float64")
+    _, (h_new, m_new) = cell(x, [h, m])
+    weights = {w.name: w.numpy() for w in cell.weights}
+    ref_h, ref_m = numpy_step(x, h, m, weights, 8, False, False)
+    np.testing.assert_allclose(h_new.numpy(), ref_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m_new.numpy(), ref_m, rtol=1e-12, atol=1e-12)
+
+
+def test_mixed_precision_matches_float32():
+    x = np.random.default_rng(13).normal(size=(2, 5, FEATURES))
+    x = x.astype("float32")
+    layer = keras.layers.RNN(make_cell(), return_state=True)
+    half = keras.layers.RNN(
+        make_cell(dtype="mixed_float16"),
+        return_state=True,
+        dtype="mixed_float16",
+    )
+    layer(x), half(x)
+    half.set_weights(layer.get_weights())
+    for full, low in zip(layer(x), half(x)):
+        assert low.dtype == "float16"
+        np.testing.assert_allclose(
+            np.asarray(low, "float32"), full.numpy(), rtol=0.02, atol=0.02
+        )
 
 
 def test_gradients_finite_from_zero_state():

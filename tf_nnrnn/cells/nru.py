@@ -6,9 +6,15 @@ import math
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tf_nnrnn.cells.base import DropoutRNNCell, check_rate
+from tf_nnrnn.cells.nru_memory import (  # noqa: F401 (lp_normalize: API)
+    _factorised_update,
+    _generic_update,
+    lp_normalize,
+)
 
 __all__ = ["NRUCell"]
 
@@ -66,23 +72,6 @@ def _nearest_memory_sizes(memory_size: int, num_heads: int) -> list[int]:
     return sorted({c * max(j, 1) ** 2, c * (j + 1) ** 2})
 
 
-def lp_normalize(x: Any, p: int, axis: int = -1, epsilon: float = 1e-12):
-    """`x / max(||x||_p, epsilon)` along `axis`, finite gradients at zero.
-
-    The norm is computed as `max|x| * ||x / max|x|||_p` so that `|x|^p` does
-    not underflow, and the power `1/p` never sees zero (its derivative there
-    is infinite, which would turn a zero row into NaN gradients).
-    """
-    absx = ops.abs(x)
-    top = ops.max(absx, axis=axis, keepdims=True)
-    positive = top > 0
-    scaled = absx / ops.where(positive, top, ops.ones_like(top))
-    total = ops.sum(scaled**p, axis=axis, keepdims=True)
-    total = ops.where(positive, total, ops.ones_like(total))
-    norm = top * total ** (1.0 / p)
-    return x / ops.maximum(norm, epsilon)
-
-
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
 class NRUCell(keras.layers.Layer, DropoutRNNCell):
     """Cell of the Non-saturating Recurrent Unit (Chandar et al., AAAI 2019).
@@ -101,6 +90,10 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
     optional layer normalisation. The output is `h_t`; the state is
     `[h_t, m_t]` (`state_size = [units, memory_size]`). No gate squashes
     `m`, so a constant write strength makes `||m_t||` grow linearly in t.
+    Where `k` divides `s` and without `memory_relu` (TensorFlow backend),
+    the update is computed as `(1/k) Σ_d (Σ_i c_i a_i) bᵀ` (one rank-1 term
+    per direction, no `(k, M)` tensors) with a hand-written gradient:
+    the same values up to rounding, a few times faster.
 
     Args:
         units: Positive int, size of the hidden state `h` (and the output).
@@ -203,6 +196,11 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
         self.direction_size = side
         self.use_layer_norm = _check_bool("use_layer_norm", use_layer_norm)
         self.memory_relu = _check_bool("memory_relu", memory_relu)
+        self._factorised = (
+            keras.backend.backend() == "tensorflow"
+            and not memory_relu
+            and side % num_heads == 0
+        )
         self.epsilon = _check_positive_float("epsilon", epsilon)
         self.layer_norm_epsilon = _check_positive_float(
             "layer_norm_epsilon", layer_norm_epsilon
@@ -271,14 +269,6 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
                 shape=(self.units,), initializer="zeros", name="layer_norm_beta"
             )
 
-    def _directions(self, a: Any, b: Any) -> Any:
-        """Rows of `reshape(a bᵀ, (k, M))`, each divided by its L5 norm."""
-        outer = a[:, :, None] * b[:, None, :]
-        v = ops.reshape(outer, (-1, self.num_heads, self.memory_size))
-        if self.memory_relu:
-            v = ops.relu(v)
-        return lp_normalize(v, 5, axis=-1, epsilon=self.epsilon)
-
     def call(self, inputs: Any, states: Any, training: bool = False):
         h_prev, m_prev = states[0], states[1]
         # Variational dropout: one mask per sequence (Keras' mixin caches it).
@@ -300,17 +290,17 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
 
         z = ops.concatenate([h, m_prev], axis=-1)
         proj = ops.matmul(z, self.memory_kernel) + self.memory_bias
-        k, s = self.num_heads, self.direction_size
-        alpha, beta = proj[:, :k], proj[:, k : 2 * k]
-        if self.memory_relu:
-            alpha, beta = ops.relu(alpha), ops.relu(beta)
-        o = 2 * k
-        write = self._directions(proj[:, o : o + s], proj[:, o + s : o + 2 * s])
-        o += 2 * s
-        erase = self._directions(proj[:, o : o + s], proj[:, o + s : o + 2 * s])
-        update = alpha[:, :, None] * write - beta[:, :, None] * erase
-        m = m_prev + ops.mean(update, axis=1)
-        return h, [h, m]
+        k, size = self.num_heads, self.memory_size
+        if self._factorised:  # 16-bit floats: 1/||V_i|| can overflow them
+            work = "float64" if proj.dtype == tf.float64 else "float32"
+            r = self.direction_size // k
+            delta = _factorised_update(ops.cast(proj, work), k, r, self.epsilon)
+            delta = ops.cast(delta, proj.dtype)
+        else:
+            delta = _generic_update(
+                proj, k, size, self.epsilon, self.memory_relu
+            )
+        return h, [h, m_prev + delta]
 
     def get_initial_state(self, batch_size: Any = None) -> list:
         return [
