@@ -275,3 +275,29 @@ def test_odd_units_supported_by_orthogonal_cells():
     for cell in (tf_nnrnn.ExpRNNCell(5), tf_nnrnn.ScoRNNCell(5, 2)):
         keras.layers.RNN(cell)(np.zeros((1, 2, 3), "float32"))
         assert float(orthogonality_error(cell.recurrent_matrix())) < 1e-5
+
+
+def test_subclassed_model_builds_with_default_skew_initializer():
+    """Keras builds a subclassed model inside a stateless scope, where a
+    skew initializer without a seed used to touch a global seed generator
+    (AttributeError in fit)."""
+
+    class Model(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn = keras.layers.RNN(tf_nnrnn.ExpRNNCell(4))
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.out(self.rnn(x))
+
+    model = Model()
+    model.compile("sgd", "mse")
+    x = np.ones((4, 5, 3), "float32")
+    history = model.fit(x, np.ones((4, 2)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    # Two initializers without seeds draw different matrices.
+    a = tf_nnrnn.initializers.Henaff()((6, 6))
+    b = tf_nnrnn.initializers.Henaff()((6, 6))
+    assert not np.allclose(a, b)
+    assert tf_nnrnn.initializers.Henaff().get_config() == {"seed": None}

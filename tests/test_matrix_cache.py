@@ -168,3 +168,47 @@ def test_cached_predict_under_xla_and_savedmodel_export(tmp_path):
     np.testing.assert_allclose(
         restored.serve(tf.constant(x)).numpy(), expected, atol=1e-5
     )
+
+
+def test_checkpoints_leave_the_cache_out(tmp_path):
+    """A restored cache would pair a stored W with the stored weights: a
+    cell with other constants (scoRNN's D) would then read a stale W."""
+
+    def model(num_negative_ones):
+        cell = tf_nnrnn.ScoRNNCell(4, num_negative_ones)
+        return keras.Sequential([keras.Input((5, 3)), keras.layers.RNN(cell)])
+
+    x, _ = _data(3)
+    x = x[:, :5]
+    saved = model(1)
+    saved.predict(x, verbose=0)  # fills the cache
+    path = tf.train.Checkpoint(model=saved).write(str(tmp_path / "ckpt"))
+    names = [name for name, _ in tf.train.list_variables(path)]
+    assert not any("cache" in name for name in names), names
+    restored = model(3)
+    tf.train.Checkpoint(model=restored).read(path).assert_consumed()
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0),
+        restored(x, training=True).numpy(),
+        atol=1e-6,
+    )
+
+
+def test_cache_can_be_turned_off(monkeypatch):
+    import tf_nnrnn.cells.base as base
+
+    monkeypatch.setattr(base, "cached_matrix", None)  # must not be called
+    cell = tf_nnrnn.NNRNNCell(4, cache_recurrent_matrix=False)
+    model = _model(keras.layers.RNN(cell))
+    x, _ = _data()
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), model(x, training=True), atol=1e-5
+    )
+    assert cell._matrix_cache is None
+    config = cell.get_config()
+    assert config["cache_recurrent_matrix"] is False
+    assert not type(cell).from_config(config).cache_recurrent_matrix
+    fused_layer = fused.ExpRNN(4, cache_recurrent_matrix=False)
+    assert fused_layer.cell.cache_recurrent_matrix is False
+    with pytest.raises(TypeError, match="cache_recurrent_matrix"):
+        tf_nnrnn.ExpRNNCell(4, cache_recurrent_matrix="no")

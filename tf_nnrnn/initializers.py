@@ -15,6 +15,7 @@ Each fills the strict upper triangle of `X` (the free parameters of
 from __future__ import annotations
 
 import math
+import random
 
 import keras
 import numpy as np
@@ -46,10 +47,17 @@ def _place_on_superdiagonal(values, n: int, dtype):
 
 class _SkewInitializer(keras.initializers.Initializer):
     def __init__(self, seed: int | None = None):
+        self._init_seed = seed
+        if seed is None:
+            # As Keras' random initializers: an integer seed drawn now (from
+            # Python's `random`, which `keras.utils.set_random_seed` seeds),
+            # so that no global seed generator is touched when a subclassed
+            # model is built inside Keras' stateless symbolic build.
+            seed = random.randint(1, int(1e9))
         self.seed = seed
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self._init_seed}
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")

@@ -138,6 +138,9 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         dropout: input dropout rate in [0, 1).
         recurrent_dropout: recurrent-state dropout rate in [0, 1).
         seed: seed of the dropout masks.
+        cache_recurrent_matrix: keep `W` across forward passes that do not
+            train (default True). False computes it on every call: for
+            converters that reject the cache's variable writes (TFLite).
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         seed: int | None = None,
+        cache_recurrent_matrix: bool = True,
         even_units: bool = False,
         **kwargs,
     ):
@@ -186,6 +190,13 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = self.units
         self.output_size = self.units
+        if not isinstance(cache_recurrent_matrix, bool):
+            raise TypeError(
+                "Received an invalid value for argument "
+                "`cache_recurrent_matrix`, expected True or False, got "
+                f"{cache_recurrent_matrix!r}."
+            )
+        self.cache_recurrent_matrix = cache_recurrent_matrix
         self._recurrent_matrix_cache = None
         self._matrix_cache = None
 
@@ -234,6 +245,20 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
             return self._recurrent_matrix_cache
         return keras.ops.cast(self.recurrent_matrix(), self.compute_dtype)
 
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        """TensorFlow checkpoints leave the matrix cache out.
+
+        A restored cache would pair a stored `W` with its stored weights,
+        and a cell whose constants differ (scoRNN's `D`, nnRNN's mask) or
+        newer parametrization code would read a stale `W`; old checkpoints
+        (no cache) would fail `assert_consumed`. SavedModel exports keep
+        it, as their functions read it.
+        """
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "checkpoint":
+            children.pop("_matrix_cache", None)
+        return children
+
     # --- Keras cell contract ------------------------------------------
     def build(self, input_shape):
         if len(input_shape) != 2:
@@ -267,7 +292,9 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
                 initializer=self.modrelu_bias_initializer,
             )
         self.build_recurrent()
-        if keras.backend.backend() == "tensorflow":
+        if self.cache_recurrent_matrix and keras.backend.backend() == (
+            "tensorflow"
+        ):
             params = self.parametrization_weights()
             self._matrix_cache = MatrixCache(
                 params, (self.units, self.units), params[0].dtype
@@ -360,5 +387,6 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "cache_recurrent_matrix": self.cache_recurrent_matrix,
         }
         return {**super().get_config(), **config}
