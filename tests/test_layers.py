@@ -278,3 +278,20 @@ def test_unknown_sequence_length_matches(steps):
     np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-5)
     for a, b in zip(got[1], want[1]):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-5)
+
+
+def test_bidirectional_equals_bidirectional_rnn_of_cell(tmp_path):
+    x = np.random.default_rng(0).normal(size=(2, 6, 3)).astype("float32")
+    bidi = keras.layers.Bidirectional(layers.ExpRNN(4, return_sequences=True))
+    y = bidi(x).numpy()
+    assert bidi.backward_layer.go_backwards
+    ref = keras.layers.Bidirectional(
+        keras.layers.RNN(tf_nnrnn.ExpRNNCell(4), return_sequences=True)
+    )
+    ref(x)
+    ref.set_weights(bidi.get_weights())
+    np.testing.assert_allclose(ref(x).numpy(), y, atol=1e-6)
+    model = keras.Sequential([keras.Input((6, 3)), bidi])
+    model.save(tmp_path / "bidi.keras")
+    loaded = keras.models.load_model(tmp_path / "bidi.keras")
+    np.testing.assert_allclose(loaded(x).numpy(), y, atol=1e-6)

@@ -102,6 +102,7 @@ class FusedRNN(keras.layers.Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = False  # keras.layers.Bidirectional reads it
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
         self.state_size = self.units
