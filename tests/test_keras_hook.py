@@ -66,9 +66,10 @@ def test_matrix_computed_once_per_forward_pass(with_initial_state, wrap):
         "tf_nnrnn/cells/base.py."
     )
     cells = layer.cell.cells if wrap == "stacked" else [layer.cell]
-    assert all(c._recurrent_matrix_cache is None for c in cells), (
-        "keras.layers.RNN no longer calls reset_dropout_mask after its loop."
-    )
+    assert all(
+        c._recurrent_matrix_cache is None and c._step_tensors is None
+        for c in cells
+    ), "keras.layers.RNN no longer calls reset_dropout_mask after its loop."
 
 
 def test_gradient_flows_through_cached_matrix():

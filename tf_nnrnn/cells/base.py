@@ -108,6 +108,23 @@ def _modrelu_tf(z, bias):
     return h, grad
 
 
+@tf.custom_gradient
+def _modrelu_full_tf(z, bias):
+    """`_modrelu_tf` with the bias already broadcast to `z`'s shape.
+
+    Inside `keras.layers.RNN` the bias is broadcast once per forward pass,
+    so each step's bias gradient needs no reduction over the batch (4 ops
+    per step backward instead of 5); the broadcast's gradient sums once.
+    """
+    h = modrelu(z, bias)
+
+    def grad(upstream):
+        sign = tf.sign(h)
+        return upstream * tf.abs(sign), upstream * sign
+
+    return h, grad
+
+
 class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
     """Base of the cells `h_t = σ(x_t @ kernel [+ bias] + h_{t-1} @ W)`.
 
@@ -198,6 +215,7 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
             )
         self.cache_recurrent_matrix = cache_recurrent_matrix
         self._recurrent_matrix_cache = None
+        self._step_tensors = None
         self._matrix_cache = None
 
     #: Attribute names of the parametrization's weights, in the order of
@@ -214,11 +232,25 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         self._recurrent_matrix_cache = self.forward_matrix(
             keras_training_flag()
         )
+        # Loop invariants read once per pass, not once per step: the input
+        # kernel and (TensorFlow, modReLU) the bias broadcast to the batch.
+        dtype = self.compute_dtype
+        kernel = keras.ops.cast(self.kernel, dtype)
+        bias = None
+        if self.activation == "modrelu" and keras.backend.backend() == (
+            "tensorflow"
+        ):
+            bias = tf.broadcast_to(
+                keras.ops.cast(self.modrelu_bias, dtype),
+                tf.stack([tf.shape(step_input)[0], self.units]),
+            )
+        self._step_tensors = (kernel, bias)
         return DropoutRNNCell.get_dropout_mask(self, step_input)
 
     def reset_dropout_mask(self):
         """Called by `keras.layers.RNN` after its loop: drop the cache."""
         self._recurrent_matrix_cache = None
+        self._step_tensors = None
         DropoutRNNCell.reset_dropout_mask(self)
 
     def forward_matrix(self, training=None):
@@ -345,11 +377,15 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
             inputs = inputs * dp_mask
         if training and rec_dp_mask is not None:
             prev = prev * rec_dp_mask
-        z = keras.ops.matmul(inputs, self.kernel)
+        kernel, step_bias = self._step_tensors or (self.kernel, None)
+        z = keras.ops.matmul(inputs, kernel)
         if self.bias is not None:
             z = z + self.bias
         z = z + keras.ops.matmul(prev, self.step_matrix())
-        h = self.activate(z)
+        if step_bias is not None and step_bias.shape[0] == z.shape[0]:
+            h = _modrelu_full_tf(z, step_bias)
+        else:
+            h = self.activate(z)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
 
