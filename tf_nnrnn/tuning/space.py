@@ -48,21 +48,6 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _bad(name: str, expected: str, value: Any) -> ValueError:
-    return ValueError(
-        f"Received an invalid value for argument `{name}`, expected "
-        f"{expected}, got {value!r}."
-    )
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
 class SearchSpaceMixin:
     """Builds `self.hyperparameters` from a user's spec.
 
