@@ -88,38 +88,19 @@ def check_rate(name, value) -> float:
 
 @tf.custom_gradient
 def _modrelu_tf(z, bias):
-    """`modrelu(z, bias)` whose gradient is read from its output alone.
+    """`modrelu(z, bias)`, `bias` of `z`'s shape, gradient read from `h`.
 
     `σ'(z) = 1[h ≠ 0]` and `∂σ/∂b = sign(h)`, so autodiff through a step
     loop keeps one tensor per step (`h`) instead of four (`z`, `sign(z)`,
-    `|z| + b`, its relu): 4× less training memory and fewer ops.
+    `|z| + b`, its relu): 4× less training memory and fewer ops. The bias
+    comes broadcast to the batch (inside `keras.layers.RNN` once per
+    forward pass), so a step's bias gradient needs no reduction: 4 ops per
+    step backward; the broadcast's own gradient sums once.
     """
     h = modrelu(z, bias)
 
     def grad(upstream):
-        # 5 ops per step: sign(h) serves both, |sign(h)| = 1[h ≠ 0].
-        sign = tf.sign(h)
-        rank = h.shape.rank
-        axes = (
-            tf.range(tf.rank(h) - 1) if rank is None else list(range(rank - 1))
-        )
-        return upstream * tf.abs(sign), tf.reduce_sum(upstream * sign, axes)
-
-    return h, grad
-
-
-@tf.custom_gradient
-def _modrelu_full_tf(z, bias):
-    """`_modrelu_tf` with the bias already broadcast to `z`'s shape.
-
-    Inside `keras.layers.RNN` the bias is broadcast once per forward pass,
-    so each step's bias gradient needs no reduction over the batch (4 ops
-    per step backward instead of 5); the broadcast's gradient sums once.
-    """
-    h = modrelu(z, bias)
-
-    def grad(upstream):
-        sign = tf.sign(h)
+        sign = tf.sign(h)  # |sign(h)| = 1[h ≠ 0]
         return upstream * tf.abs(sign), upstream * sign
 
     return h, grad
@@ -275,7 +256,7 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         computed (a cell stepped by hand)."""
         if self._recurrent_matrix_cache is not None:
             return self._recurrent_matrix_cache
-        return keras.ops.cast(self.recurrent_matrix(), self.compute_dtype)
+        return self.forward_matrix(training=True)
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         """TensorFlow checkpoints leave the matrix cache out.
@@ -361,11 +342,15 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
             **kwargs,
         )
 
-    def activate(self, z):
+    def activate(self, z, modrelu_bias=None):
+        """The activation of `z`; `modrelu_bias`: the bias already
+        broadcast to `z`'s shape (the RNN hook's), else broadcast here."""
         if self.activation == "modrelu":
+            if modrelu_bias is not None:
+                return _modrelu_tf(z, modrelu_bias)
             bias = keras.ops.cast(self.modrelu_bias, z.dtype)
             if keras.backend.backend() == "tensorflow":
-                return _modrelu_tf(z, bias)
+                return _modrelu_tf(z, tf.broadcast_to(bias, tf.shape(z)))
             return modrelu(z, bias)
         return self.activation(z)
 
@@ -382,10 +367,7 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         if self.bias is not None:
             z = z + self.bias
         z = z + keras.ops.matmul(prev, self.step_matrix())
-        if step_bias is not None and step_bias.shape[0] == z.shape[0]:
-            h = _modrelu_full_tf(z, step_bias)
-        else:
-            h = self.activate(z)
+        h = self.activate(z, step_bias)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
 

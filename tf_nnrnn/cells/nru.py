@@ -10,11 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from tf_nnrnn.cells.base import DropoutRNNCell, check_rate
-from tf_nnrnn.cells.nru_memory import (  # noqa: F401 (lp_normalize: API)
-    _factorised_update,
-    _generic_update,
-    lp_normalize,
-)
+from tf_nnrnn.cells.nru_memory import _factorised_update, _generic_update
 
 __all__ = ["NRUCell"]
 
