@@ -165,7 +165,7 @@ def test_orthogonality_after_200_large_lr_steps():
     assert float(orthogonality_error(ex.recurrent_matrix())) <= 1e-5
     sc = tf_nnrnn.ScoRNNCell(16, 5)
     _train_steps(sc, 200, lr_orth=0.1)
-    w_dinv = sc.recurrent_matrix().numpy() * sc.scaling_diagonal()
+    w_dinv = sc.recurrent_matrix().numpy() * sc.scaling_diagonal()[:, None]
     assert float(orthogonality_error(w_dinv)) <= 1e-5
 
 

@@ -15,10 +15,12 @@ __all__ = ["ExpRNNCell"]
 class ExpRNNCell(RecurrentMatrixCell):
     """Orthogonal RNN cell through the exponential map (expRNN).
 
-    `W = expm(skew(X)) ∈ SO(n)`, `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`
-    (row convention; the papers' `V = Wᵀ`). `X` is the weight `skew_kernel`,
-    trained with the orthogonal learning rate; the input kernel is He
-    normal.
+    Papers' column convention: `V = expm(A) ∈ SO(n)`, `A = skew(X)`,
+    `h_t = modReLU(V h_{t-1} + U x_t)`. The step is written in Keras' row
+    convention, `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)` with
+    `W = Vᵀ = expm(−A)`, which `recurrent_matrix()` returns. `X` is the
+    weight `skew_kernel`, trained with the orthogonal learning rate; the
+    input kernel is He normal.
 
     Args:
         units: positive integer.
@@ -62,7 +64,8 @@ class ExpRNNCell(RecurrentMatrixCell):
     parametrization_names = ("skew_kernel",)
 
     def matrix_from(self, skew_kernel):
-        return expm(skew(skew_kernel), gradient=self.expm_gradient)
+        # W = Vᵀ = expm(A)ᵀ = expm(−A): no transpose needed.
+        return expm(-skew(skew_kernel), gradient=self.expm_gradient)
 
     def get_config(self):
         config = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tf_nnrnn import initializers as skew_initializers
 from tf_nnrnn.cells.base import RecurrentMatrixCell
@@ -16,10 +17,13 @@ __all__ = ["ScoRNNCell"]
 class ScoRNNCell(RecurrentMatrixCell):
     """Orthogonal RNN cell through the scaled Cayley transform (scoRNN).
 
-    `W = (I + A)⁻¹ (I − A) D`, `A = skew(X)`, `D = diag(+1 × (n − ρ),
-    −1 × ρ)` fixed; `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`. `X` is the
-    weight `skew_kernel`, trained with the orthogonal learning rate. `D`
-    lets `W` reach eigenvalue −1, which the plain Cayley transform cannot.
+    Papers' column convention: `V = (I + A)⁻¹ (I − A) D`, `A = skew(X)`,
+    `D = diag(+1 × (n − ρ), −1 × ρ)` fixed, `h_t = modReLU(V h_{t-1} +
+    U x_t)`. The step is written in Keras' row convention,
+    `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)` with `W = Vᵀ`, which
+    `recurrent_matrix()` returns. `X` is the weight `skew_kernel`, trained
+    with the orthogonal learning rate. `D` lets `V` reach eigenvalue −1,
+    which the plain Cayley transform cannot.
 
     Args:
         units: positive integer.
@@ -91,7 +95,7 @@ class ScoRNNCell(RecurrentMatrixCell):
     parametrization_names = ("skew_kernel",)
 
     def matrix_from(self, skew_kernel):
-        return cayley(skew(skew_kernel), self._d)
+        return tf.linalg.matrix_transpose(cayley(skew(skew_kernel), self._d))
 
     def get_config(self):
         config = {
