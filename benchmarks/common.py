@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import inspect
 import os
 import threading
 import time
@@ -23,12 +24,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tf_nnrnn  # noqa: E402
-from tf_nnrnn import layers as fused  # noqa: E402
-
-try:  # written by another engineer; benchmarked when present
-    from tf_nnrnn.cells.nru import NRUCell
-except ImportError:  # pragma: no cover
-    NRUCell = None
+from tf_nnrnn.cells import registry  # noqa: E402
+from tf_nnrnn.cells.base import RecurrentMatrixCell  # noqa: E402
+from tf_nnrnn.cells.nru import NRUCell  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +93,18 @@ class Entry:
     cell_key: str | None = None  # parametrization row (cell, gradient)
 
 
+def parametrized_cells() -> list:
+    """Registry entries of the cells with a parametrized recurrent matrix
+    (`RecurrentMatrixCell`: nnRNN, expRNN, scoRNN, and any registered
+    later), benchmarked against SimpleRNN."""
+    return [
+        registry.get_cell(name)
+        for name in registry.cell_names()
+        if isinstance(registry.get_cell(name).cell_class, type)
+        and issubclass(registry.get_cell(name).cell_class, RecurrentMatrixCell)
+    ]
+
+
 def entries(expm_gradients=("pade",)) -> list[Entry]:
     """Every row: Keras' layers, our cells under `RNN`, our fused layers."""
 
@@ -115,25 +125,26 @@ def entries(expm_gradients=("pade",)) -> list[Entry]:
             False,
         ),
     ]
-    if NRUCell is not None:
-        rows.append(
-            Entry(
-                "RNN(NRUCell)",
-                lambda s: (
-                    keras.layers.RNN(
-                        NRUCell(s.units, s.nru_memory, num_heads=4), **seq(s)
-                    ),
-                    "",
+    # NRU: its memory arguments are benchmark-specific.
+    rows.append(
+        Entry(
+            "RNN(NRUCell)",
+            lambda s: (
+                keras.layers.RNN(
+                    NRUCell(s.units, s.nru_memory, num_heads=4), **seq(s)
                 ),
-                "LSTM",
-                False,
-            )
+                "",
+            ),
+            "LSTM",
+            False,
         )
-    for label, cell_cls, fused_cls in (
-        ("NNRNN", tf_nnrnn.NNRNNCell, fused.NNRNN),
-        ("ExpRNN", tf_nnrnn.ExpRNNCell, fused.ExpRNN),
-    ):
-        for grad in expm_gradients:
+    )
+    for entry in parametrized_cells():
+        cell_cls, fused_cls = entry.cell_class, entry.fused_layer
+        label = cell_cls.__name__.removesuffix("Cell")
+        parameters = inspect.signature(cell_cls).parameters
+        takes_gradient = "expm_gradient" in parameters
+        for grad in expm_gradients if takes_gradient else (None,):
 
             def make_cell(s, cell_cls=cell_cls, grad=grad):
                 cell, note = with_gradient(
@@ -153,32 +164,16 @@ def entries(expm_gradients=("pade",)) -> list[Entry]:
                     f"RNN({label}Cell){tag}", make_cell, "SimpleRNN", True, key
                 )
             )
-            rows.append(
-                Entry(
-                    f"layers.{label}{tag}", make_fused, "SimpleRNN", True, key
+            if fused_cls is not None:
+                rows.append(
+                    Entry(
+                        f"layers.{label}{tag}",
+                        make_fused,
+                        "SimpleRNN",
+                        True,
+                        key,
+                    )
                 )
-            )
-    rows.append(
-        Entry(
-            "RNN(ScoRNNCell)",
-            lambda s: (
-                keras.layers.RNN(tf_nnrnn.ScoRNNCell(s.units), **seq(s)),
-                "",
-            ),
-            "SimpleRNN",
-            True,
-            "ScoRNNCell",
-        )
-    )
-    rows.append(
-        Entry(
-            "layers.ScoRNN",
-            lambda s: (fused.ScoRNN(s.units, **seq(s)), ""),
-            "SimpleRNN",
-            True,
-            "ScoRNNCell",
-        )
-    )
     return rows
 
 

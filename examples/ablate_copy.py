@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 
-from tf_nnrnn import cli  # noqa: E402
+from tf_nnrnn.experiments import cli  # noqa: E402
 
 VARIANTS = ("base", "l1_penalty", "adam", "random_orthogonal", "double_units")
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     if base.delta == 0:  # the penalty ablation needs a penalty
         base = dataclasses.replace(base, delta=1e-4)
     from tf_nnrnn.experiments import Variant, run_grid, summarize, write_report
-    from tf_nnrnn.training import TrainingDiverged
+    from tf_nnrnn.experiments.training import TrainingDiverged
 
     variants = [
         Variant(name, "nnrnn", variant_settings(base, name))

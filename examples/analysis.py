@@ -42,9 +42,9 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from tf_nnrnn import analysis  # noqa: E402
-from tf_nnrnn.models import build_model  # noqa: E402
-from tf_nnrnn.presets import resolve  # noqa: E402
-from tf_nnrnn.training import compile_model, make_task  # noqa: E402
+from tf_nnrnn.experiments.models import build_model  # noqa: E402
+from tf_nnrnn.experiments.presets import resolve  # noqa: E402
+from tf_nnrnn.experiments.training import compile_model, make_task  # noqa: E402
 
 ALPHAS = (0.95, 1.0, 1.05)
 CELLS = {"rnn_orth": "RNN-orth", "nnrnn": "nnRNN"}

@@ -29,17 +29,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 
 import argparse  # noqa: E402
 
-from tf_nnrnn import cli  # noqa: E402
-from tf_nnrnn.models import CELL_NAMES  # noqa: E402
-from tf_nnrnn.tasks import TASK_NAMES  # noqa: E402
+from tf_nnrnn.cells.registry import cell_names  # noqa: E402
+from tf_nnrnn.experiments import cli  # noqa: E402
+from tf_nnrnn.experiments.tasks import TASK_NAMES  # noqa: E402
 
 
 def _names(text: str) -> list[str]:
     names = [c.strip() for c in text.split(",") if c.strip()]
-    bad = [c for c in names if c not in CELL_NAMES]
+    bad = [c for c in names if c not in cell_names()]
     if bad or not names:
         raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {list(CELL_NAMES)}, got "
+            f"expected a comma-separated list of {list(cell_names())}, got "
             f"{text!r}"
         )
     return names
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         for cell in args.cells
     ]
     out = args.out or os.path.join("runs", f"compare_{task}")
-    from tf_nnrnn.training import TrainingDiverged
+    from tf_nnrnn.experiments.training import TrainingDiverged
 
     try:
         records = run_grid(task, variants, args.seeds, out)

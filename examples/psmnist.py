@@ -23,7 +23,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 
-from tf_nnrnn import cli  # noqa: E402
+from tf_nnrnn.experiments import cli  # noqa: E402
 
 
 def main(argv=None, callbacks=()) -> int:

@@ -5,7 +5,8 @@ orthogonal learning rate by hand for every cell and task. This script
 searches them (log scales, ranges around the papers' values; optionally
 δ, T decay, RMSprop's ρ and the skew initializer) with Keras Tuner's random
 search, Bayesian optimization or Hyperband. Every trial is one run of the
-task's runner (`tf_nnrnn.training.run`, as `examples/<task>.py`), scored by
+task's runner (`tf_nnrnn.experiments.training.run`, as `examples/<task>.py`),
+scored by
 the task's objective (copy: held-out loss, adding: held-out MSE, psMNIST:
 validation accuracy, PTB: validation BPC).
 
@@ -57,9 +58,9 @@ import json  # noqa: E402
 import re  # noqa: E402
 import tempfile  # noqa: E402
 
-from tf_nnrnn import cli  # noqa: E402
-from tf_nnrnn.presets import SettingError, Settings, resolve  # noqa: E402
-from tf_nnrnn.tasks import TASK_NAMES  # noqa: E402
+from tf_nnrnn.experiments import cli  # noqa: E402
+from tf_nnrnn.experiments.presets import SettingError, Settings, resolve  # noqa: E402
+from tf_nnrnn.experiments.tasks import TASK_NAMES  # noqa: E402
 
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 _SETTINGS = {f.name for f in dataclasses.fields(Settings)}
@@ -68,7 +69,7 @@ _OPTIONAL = ("delta", "t_decay", "rho", "skew_init")
 
 def build_parser(task: str):
     """The flags of one task's example plus the search's own."""
-    from tf_nnrnn.tuning import TUNERS
+    from tf_nnrnn.experiments.tuning import TUNERS
 
     parser = cli.build_parser(task, description=__doc__.split("\n")[0])
     parser.prog = "tune.py"
@@ -176,7 +177,7 @@ def _distributed(args, parser):
 
 def best_record(tuner, hypermodel, tuner_name: str) -> dict:
     """The best trial, the paper's values and every trial, as a dict."""
-    from tf_nnrnn.tuning import SEARCHABLE
+    from tf_nnrnn.experiments.tuning import SEARCHABLE
 
     oracle = tuner.oracle
     trials = [oracle.trials[k] for k in sorted(oracle.trials)]
@@ -295,9 +296,13 @@ def main(argv=None, callbacks=()) -> int:
 
 
 def _search(args, settings, space, parser, callbacks) -> int:
-    from tf_nnrnn.results import atomic_write_json
-    from tf_nnrnn.training import TrainingDiverged, run
-    from tf_nnrnn.tuning import RNNHyperModel, make_tuner, search_role
+    from tf_nnrnn.experiments.results import atomic_write_json
+    from tf_nnrnn.experiments.training import TrainingDiverged, run
+    from tf_nnrnn.experiments.tuning import (
+        RNNHyperModel,
+        make_tuner,
+        search_role,
+    )
 
     try:
         hypermodel = RNNHyperModel(

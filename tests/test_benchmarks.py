@@ -10,11 +10,19 @@ RUN = os.path.join(ROOT, "benchmarks", "run.py")
 
 
 def expected_layers():
-    layers = ["SimpleRNN", "LSTM"]
-    for name in ("NNRNN", "ExpRNN", "ScoRNN"):
-        layers += [f"RNN({name}Cell)", f"layers.{name}"]
-    if os.path.exists(os.path.join(ROOT, "tf_nnrnn", "cells", "nru.py")):
-        layers.append("RNN(NRUCell)")
+    """Keras' baselines, NRU, and every registered parametrized cell under
+    `RNN` and as its fused layer."""
+    from tf_nnrnn.cells.base import RecurrentMatrixCell
+    from tf_nnrnn.cells.registry import cell_names, get_cell
+
+    layers = ["SimpleRNN", "LSTM", "RNN(NRUCell)"]
+    for name in cell_names():
+        entry = get_cell(name)
+        cls = entry.cell_class
+        if isinstance(cls, type) and issubclass(cls, RecurrentMatrixCell):
+            layers.append(f"RNN({cls.__name__})")
+            if entry.fused_layer is not None:
+                layers.append(f"layers.{entry.fused_layer.__name__}")
     return layers
 
 

@@ -1,4 +1,5 @@
-"""End-to-end tests of the example scripts (examples/*.py) and tf_nnrnn.cli."""
+"""End-to-end tests of the example scripts (examples/*.py) and
+tf_nnrnn.experiments.cli."""
 
 import importlib.util
 import json

@@ -1,9 +1,9 @@
-"""Tests of the adding problem pipeline (tf_nnrnn.tasks.adding)."""
+"""Tests of the adding problem pipeline (tf_nnrnn.experiments.tasks.adding)."""
 
 import numpy as np
 import pytest
 
-from tf_nnrnn.tasks.adding import ADDING_BASELINE, AddingTask
+from tf_nnrnn.experiments.tasks.adding import ADDING_BASELINE, AddingTask
 
 
 def _batch(task, batch_size=64, seed=0):

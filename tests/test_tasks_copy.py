@@ -1,4 +1,4 @@
-"""Tests of the copy task pipeline (tf_nnrnn.tasks.copy)."""
+"""Tests of the copy task pipeline (tf_nnrnn.experiments.tasks.copy)."""
 
 import math
 
@@ -6,8 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from tf_nnrnn.tasks import get_task, task_class
-from tf_nnrnn.tasks.copy import CopyTask, RecallAccuracy, copy_baseline
+from tf_nnrnn.experiments.tasks import get_task, task_class
+from tf_nnrnn.experiments.tasks.copy import (
+    CopyTask,
+    RecallAccuracy,
+    copy_baseline,
+)
 
 
 def _batch(task, batch_size=16, seed=0, **kwargs):

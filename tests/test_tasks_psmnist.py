@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tf_nnrnn.tasks.psmnist import PSMNISTTask, mnist_permutation
+from tf_nnrnn.experiments.tasks.psmnist import PSMNISTTask, mnist_permutation
 
 
 def test_permutation_is_a_fixed_permutation():

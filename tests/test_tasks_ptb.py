@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tf_nnrnn.tasks.ptb import (
+from tf_nnrnn.experiments.tasks.ptb import (
     BitsPerCharacter,
     PTBTask,
     batchify,

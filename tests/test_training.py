@@ -1,4 +1,5 @@
-"""Tests of the training runner and its parts (tf_nnrnn.training, presets,
+"""Tests of the training runner and its parts (tf_nnrnn.experiments.training,
+presets,
 models, callbacks, results)."""
 
 import dataclasses
@@ -13,20 +14,31 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_nnrnn.callbacks import (
+from tf_nnrnn.experiments.callbacks import (
     AtomicBackup,
     MetricsCSV,
     ResetRNNState,
     TrainingDiverged,
     restore_backup,
 )
-from tf_nnrnn.cli import build_parser, parse_settings
-from tf_nnrnn.evaluation import StreamEvaluator
-from tf_nnrnn.models import CELL_NAMES, ModReLURNNCell, build_model
-from tf_nnrnn.presets import PAPER, QUICK, SettingError, Settings, resolve
-from tf_nnrnn.results import atomic_write_json, plot_curves
-from tf_nnrnn.tasks.adding import AddingTask
-from tf_nnrnn.training import free_parameters, load_metrics, make_task, run
+from tf_nnrnn.experiments.cli import build_parser, parse_settings
+from tf_nnrnn.experiments.evaluation import StreamEvaluator
+from tf_nnrnn.experiments.models import CELL_NAMES, ModReLURNNCell, build_model
+from tf_nnrnn.experiments.presets import (
+    PAPER,
+    QUICK,
+    SettingError,
+    Settings,
+    resolve,
+)
+from tf_nnrnn.experiments.results import atomic_write_json, plot_curves
+from tf_nnrnn.experiments.tasks.adding import AddingTask
+from tf_nnrnn.experiments.training import (
+    free_parameters,
+    load_metrics,
+    make_task,
+    run,
+)
 
 TINY = dict(time_lag=5, units=8, steps=6, log_every=2, test_size=10, verbose=0)
 FILES = {"config.json", "metrics.csv", "result.json", "learning_curve.png"}
@@ -230,8 +242,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from tf_nnrnn.presets import resolve
-        from tf_nnrnn.training import run
+        from tf_nnrnn.experiments.presets import resolve
+        from tf_nnrnn.experiments.training import run
         out = {{}}
         for mode in ("none", "mirrored"):
             s = resolve("copy", "nnrnn", dict(

@@ -16,8 +16,8 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from tf_nnrnn.presets import resolve
-from tf_nnrnn.tuning import RNNHyperModel, make_tuner
+from tf_nnrnn.experiments.presets import resolve
+from tf_nnrnn.experiments.tuning import RNNHyperModel, make_tuner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "tune.py")
@@ -290,7 +290,7 @@ def test_hypermodel_rejects_bad_input():
         RNNHyperModel("copy", "nnrnn", search_space={"rho": [0.5, 1.5]})
     with pytest.raises(ValueError, match="skew_initializer"):
         RNNHyperModel("copy", "nnrnn", search_space={"skew_init": ["bad"]})
-    with pytest.raises(ValueError, match="only affects the nnrnn cell"):
+    with pytest.raises(ValueError, match=r"only affects the cells \[.nnrnn.\]"):
         RNNHyperModel("copy", "exprnn", search_space={"t_decay": True})
     hm = RNNHyperModel("copy", "nnrnn", settings=TINY_SETTINGS)
     with pytest.raises(ValueError, match="argument `tuner`"):

@@ -1,5 +1,12 @@
 """tf_nnrnn: orthogonal and non-normal recurrent cells for Keras 3.
 
+`import tf_nnrnn` loads the core only (TensorFlow, Keras, NumPy): the
+cells, the fused layers, parametrizations, initializers, constraints,
+regularizers, activations, metrics and optimizers. The experiment side
+(`tf_nnrnn.experiments`: tasks, presets, runner, tuning) and
+`tf_nnrnn.analysis` load on first use and need the extras
+`tf_nnrnn[experiments]` / `tf_nnrnn[analysis]`.
+
 Example:
     >>> import keras, tf_nnrnn
     >>> model = keras.Sequential([
@@ -9,55 +16,63 @@ Example:
     ... ])
 """
 
+import importlib as _importlib
+
 from tf_nnrnn import (
+    _aliases,
     activations,
-    analysis,
-    callbacks,
-    cli,
+    cells,
     constraints,
-    experiments,
     initializers,
     layers,
-    models,
+    metrics,
     optimizers,
     parametrizations,
-    presets,
     regularizers,
-    results,
-    tasks,
-    training,
-    tuning,
+    validation,
 )
 from tf_nnrnn.activations import ModReLU, modrelu
-from tf_nnrnn.cells import ExpRNNCell, NNRNNCell, NRUCell, ScoRNNCell
+from tf_nnrnn.cells import (
+    ExpRNNCell,
+    ModReLURNNCell,
+    NNRNNCell,
+    NRUCell,
+    ScoRNNCell,
+)
+from tf_nnrnn.cells.registry import register_cell
 from tf_nnrnn.constraints import (
     ClipRange,
     SpectralRadiusBound,
     StrictlyLowerTriangular,
 )
 from tf_nnrnn.layers import NNRNN, ExpRNN, ScoRNN
-from tf_nnrnn.models import ModReLURNNCell
+from tf_nnrnn.metrics import BitsPerCharacter, RecallAccuracy
 from tf_nnrnn.optimizers import make_optimizer
 from tf_nnrnn.parametrizations import cayley, expm, skew
-from tf_nnrnn.presets import Settings
 from tf_nnrnn.regularizers import GammaRegularizer
-from tf_nnrnn.tasks.copy import RecallAccuracy
-from tf_nnrnn.tasks.ptb import BitsPerCharacter
-from tf_nnrnn.training import run
 
-__version__ = "0.1.0"
+_aliases.install()
+
+__version__ = "0.2.0"
+
+#: Loaded on first use: the experiment side and the analysis tools (their
+#: dependencies are extras). Old top-level paths (`tf_nnrnn.training`,
+#: `tf_nnrnn.tasks`, ...) are the modules under `tf_nnrnn.experiments`.
+_LAZY_MODULES = ("analysis", "experiments", *_aliases.MOVED)
+_LAZY_NAMES = {
+    "run": "tf_nnrnn.experiments.training",
+    "Settings": "tf_nnrnn.experiments.presets",
+}
 
 __all__ = [
     "NNRNNCell",
     "ExpRNNCell",
     "ScoRNNCell",
     "NRUCell",
+    "ModReLURNNCell",
     "NNRNN",
     "ExpRNN",
     "ScoRNN",
-    "ModReLURNNCell",
-    "Settings",
-    "run",
     "RecallAccuracy",
     "BitsPerCharacter",
     "ModReLU",
@@ -67,24 +82,32 @@ __all__ = [
     "ClipRange",
     "SpectralRadiusBound",
     "make_optimizer",
+    "register_cell",
     "skew",
     "expm",
     "cayley",
     "activations",
-    "analysis",
-    "callbacks",
-    "cli",
-    "experiments",
-    "models",
-    "presets",
-    "results",
-    "tasks",
-    "training",
+    "cells",
     "constraints",
     "initializers",
     "layers",
+    "metrics",
     "optimizers",
     "parametrizations",
     "regularizers",
-    "tuning",
+    "validation",
+    *_LAZY_MODULES,
+    *_LAZY_NAMES,
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(_importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

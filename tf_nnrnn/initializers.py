@@ -19,7 +19,6 @@ import random
 
 import keras
 import numpy as np
-import scipy.linalg
 
 __all__ = ["Henaff", "Cayley", "RandomOrthogonalSkew", "get", "SKEW_NAMES"]
 
@@ -111,6 +110,24 @@ class Cayley(_SkewInitializer):
         return _place_on_superdiagonal(s, n, dtype)
 
 
+def _log_orthogonal(q: np.ndarray) -> np.ndarray:
+    """Principal logarithm of an orthogonal `q` (no eigenvalue −1), skew.
+
+    `q` is normal: `q = U diag(e^{iω}) Uᴴ` with unitary `U`. The Hermitian
+    `(q + qᵀ)/2 + α (q − qᵀ)/(2i) = U diag(cos ω + α sin ω) Uᴴ` has the same
+    eigenvectors and, for a generic α, distinct eigenvalues, so `eigh`
+    returns an orthonormal `U` (plain `eig` need not); then
+    `log q = U diag(iω) Uᴴ` with `ω = angle(diag(Uᴴ q U))` in (−π, π].
+    NumPy only (the same matrix as `scipy.linalg.logm`, to rounding).
+    """
+    alpha = 0.5**0.5 + 0.1  # generic: irrational-like, not 0 or ±1
+    herm = 0.5 * (q + q.T) + alpha * (q - q.T) / 2j
+    _, u = np.linalg.eigh(herm)
+    omega = np.angle(np.einsum("ji,jk,ki->i", u.conj(), q, u))
+    log_q = np.real((u * (1j * omega)) @ u.conj().T)
+    return 0.5 * (log_q - log_q.T)
+
+
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
 class RandomOrthogonalSkew(_SkewInitializer):
     """Haar-random `P ∈ SO(n)`: `X = triu(logm(Q), 1)`.
@@ -137,8 +154,7 @@ class RandomOrthogonalSkew(_SkewInitializer):
         q = q * np.sign(np.diag(r))
         if np.linalg.det(q) < 0:
             q[:, 0] = -q[:, 0]
-        log_q = np.real(scipy.linalg.logm(q))
-        log_q = 0.5 * (log_q - log_q.T)
+        log_q = _log_orthogonal(q)
         return keras.ops.convert_to_tensor(np.triu(log_q, 1), dtype=dtype)
 
 

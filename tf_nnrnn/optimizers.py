@@ -17,8 +17,19 @@ __all__ = [
     "orthogonal_multi_optimizer",
 ]
 
-#: Paths of the raw variables of every orthogonal parametrization.
+#: Paths of the raw variables of the built-in orthogonal parametrizations.
+#: The default routing (`pattern=None`) reads the cell registry instead
+#: (`tf_nnrnn.cells.registry.orthogonal_pattern()`), so that a registered
+#: cell's orthogonal weights are routed too.
 ORTHOGONAL_PATTERN = r".*skew_kernel"
+
+
+def _default_pattern(pattern: str | None) -> str:
+    if pattern is not None:
+        return pattern
+    from tf_nnrnn.cells.registry import orthogonal_pattern
+
+    return orthogonal_pattern()
 
 _NAMES = {
     "rmsprop": keras.optimizers.RMSprop,
@@ -94,7 +105,7 @@ class GlobalClipMultiOptimizer(keras.optimizers.MultiOptimizer):
 def orthogonal_multi_optimizer(
     default_optimizer: keras.optimizers.Optimizer,
     orthogonal_optimizer: keras.optimizers.Optimizer,
-    pattern: str = ORTHOGONAL_PATTERN,
+    pattern: str | None = None,
     global_clipnorm: float | None = None,
 ) -> keras.optimizers.MultiOptimizer:
     """Route the orthogonal weights to `orthogonal_optimizer`.
@@ -102,8 +113,10 @@ def orthogonal_multi_optimizer(
     Args:
         default_optimizer: optimizer of every other variable.
         orthogonal_optimizer: optimizer of the variables whose path fully
-            matches `pattern` (default: every `skew_kernel`).
-        pattern: regular expression on `variable.path`.
+            matches `pattern` (default: every registered cell's orthogonal
+            weights, e.g. `skew_kernel`).
+        pattern: regular expression on `variable.path`; None (default)
+            reads the cell registry.
         global_clipnorm: clip the norm of all gradients together (see
             `GlobalClipMultiOptimizer`), or None.
 
@@ -127,7 +140,7 @@ def orthogonal_multi_optimizer(
             )
     optimizer_map = keras.optimizers.OptimizerMap(
         default_optimizer=default_optimizer,
-        optimizer_map={pattern: orthogonal_optimizer},
+        optimizer_map={_default_pattern(pattern): orthogonal_optimizer},
     )
     if global_clipnorm is not None:
         return GlobalClipMultiOptimizer(optimizer_map, global_clipnorm)
@@ -138,7 +151,7 @@ def make_optimizer(
     optimizer="rmsprop",
     learning_rate: float = 1e-3,
     orthogonal_learning_rate: float = 1e-4,
-    pattern: str = ORTHOGONAL_PATTERN,
+    pattern: str | None = None,
     global_clipnorm: float | None = None,
     **optimizer_kwargs,
 ) -> keras.optimizers.MultiOptimizer:
@@ -150,7 +163,8 @@ def make_optimizer(
             (its config is copied for both).
         learning_rate: learning rate of every non-orthogonal weight.
         orthogonal_learning_rate: learning rate of every `skew_kernel`.
-        pattern: regular expression selecting the orthogonal weights.
+        pattern: regular expression selecting the orthogonal weights; None
+            (default) reads the cell registry.
         **optimizer_kwargs: passed to both optimizers (e.g. `rho=0.99`,
             `clipnorm=1.0`), except `global_clipnorm`, which clips the
             gradients of both groups jointly (as PyTorch's

@@ -2,8 +2,9 @@
 
 Sengupta & Friston (2018) normalise a plain RNN's recurrent matrix so that
 its spectral radius `ρ(W) = max_i |λ_i|` is at most 1, estimating ρ by power
-iteration and the Rayleigh quotient. `SpectralRadiusBound` does this as a
-Keras constraint after every optimizer step.
+iteration and the Rayleigh quotient. `SpectralRadiusBound` (defined in
+`tf_nnrnn.constraints`, re-exported here) does this as a Keras constraint
+after every optimizer step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from tf_nnrnn.analysis.matrix import (
     positive_float,
     positive_int,
     recurrent_matrix,
+)
+from tf_nnrnn.constraints import (  # re-exported here
+    SpectralRadiusBound,  # noqa: F401
+    _gelfand_bound,
 )
 
 
@@ -167,25 +172,6 @@ def spectral_radius(source: Any, method: str = "eig") -> float:
     )
 
 
-def _gelfand_bound(w, num_squarings: int):
-    """`‖W^(2^k)‖_F^(1/2^k) >= ρ(W)`, by normalised repeated squaring."""
-    ops = keras.ops
-    tiny = 1e-30
-
-    def frobenius(a):
-        return ops.maximum(ops.sqrt(ops.sum(ops.square(a))), tiny)
-
-    norm = frobenius(w)
-    a = w / norm
-    log_norm = ops.log(norm)  # W^(2^m) = a_m · exp(log_norm_m), ‖a_m‖ = 1
-    for _ in range(num_squarings):
-        a = ops.matmul(a, a)
-        norm = frobenius(a)
-        a = a / norm
-        log_norm = 2.0 * log_norm + ops.log(norm)
-    return ops.exp(log_norm / float(2**num_squarings))
-
-
 def spectral_radius_upper_bound(source: Any, num_squarings: int = 12) -> float:
     """Gelfand's upper bound `ρ(V) <= ‖V^k‖_F^{1/k}`, `k = 2^num_squarings`.
 
@@ -215,59 +201,3 @@ def spectral_radius_upper_bound(source: Any, num_squarings: int = 12) -> float:
     num_squarings = positive_int(num_squarings, "num_squarings")
     bound = _gelfand_bound(keras.ops.convert_to_tensor(v_matrix), num_squarings)
     return float(keras.ops.convert_to_numpy(bound))
-
-
-_MARGIN = 1e-6
-
-
-@keras.saving.register_keras_serializable(package="tf_nnrnn")
-class SpectralRadiusBound(keras.constraints.Constraint):
-    """Scales a square recurrent kernel so its spectral radius is <= a bound.
-
-    `W ← W · min(1, r / ρ̂(W))`, with `ρ̂(W) = (1 + 1e-6) ‖W^k‖_F^{1/k}
-    >= ρ(W)` (`k = 2^num_squarings`, by repeated squaring: power iteration
-    on the matrix; the factor covers rounding). Because `ρ̂` does not
-    underestimate ρ, the constraint keeps `ρ(W) <= r` after every optimizer
-    step; it shrinks slightly more than needed where ρ̂ overshoots (see
-    `spectral_radius_upper_bound`), once: a kernel already scaled to the
-    bound is left alone. This is Sengupta & Friston's (2018) spectral
-    normalisation of a plain RNN.
-
-    Args:
-        max_radius: the bound r > 0. Defaults to 1.
-        num_squarings: squarings in the estimate (12 → k = 4096).
-            Defaults to 12.
-
-    Example:
-        >>> import keras
-        >>> layer = keras.layers.SimpleRNN(
-        ...     8, recurrent_constraint=SpectralRadiusBound(0.9))
-    """
-
-    def __init__(self, max_radius: float = 1.0, num_squarings: int = 12):
-        self.max_radius = positive_float(max_radius, "max_radius")
-        self.num_squarings = positive_int(num_squarings, "num_squarings")
-        if self.num_squarings > 60:
-            raise ValueError(
-                "Received an invalid value for argument `num_squarings`, "
-                f"expected an integer in [1, 60], got {num_squarings}."
-            )
-
-    def __call__(self, w):
-        w = keras.ops.convert_to_tensor(w)
-        shape = tuple(w.shape)
-        if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(
-                "SpectralRadiusBound applies to a square recurrent kernel; "
-                f"received a weight of shape {shape}."
-            )
-        # The 1e-6 margin covers the bound's rounding in float32.
-        radius = _gelfand_bound(w, self.num_squarings) * (1.0 + _MARGIN)
-        scale = keras.ops.minimum(1.0, self.max_radius / radius)
-        return w * keras.ops.cast(scale, w.dtype)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "max_radius": self.max_radius,
-            "num_squarings": self.num_squarings,
-        }

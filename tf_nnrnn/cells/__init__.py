@@ -2,6 +2,7 @@
 
 from tf_nnrnn.cells.base import RecurrentMatrixCell
 from tf_nnrnn.cells.exprnn import ExpRNNCell
+from tf_nnrnn.cells.modrelu_rnn import ModReLURNNCell
 from tf_nnrnn.cells.nnrnn import NNRNNCell
 from tf_nnrnn.cells.nru import NRUCell
 from tf_nnrnn.cells.scornn import ScoRNNCell
@@ -12,4 +13,5 @@ __all__ = [
     "ExpRNNCell",
     "ScoRNNCell",
     "NRUCell",
+    "ModReLURNNCell",
 ]

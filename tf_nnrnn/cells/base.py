@@ -26,15 +26,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# The one private Keras import of the package (see the module docstring).
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-
-from tf_nnrnn.activations import modrelu
-from tf_nnrnn.cells.matrix_cache import (
-    MatrixCache,
-    cached_matrix,
+from tf_nnrnn._keras_private import (
+    CheckpointExclusion,
+    DropoutRNNCell,
     keras_training_flag,
 )
+from tf_nnrnn.activations import modrelu
+from tf_nnrnn.cells.matrix_cache import MatrixCache, cached_matrix
 from tf_nnrnn.parametrizations import EXPM_GRADIENTS
 
 __all__ = [
@@ -106,7 +104,9 @@ def _modrelu_tf(z, bias):
     return h, grad
 
 
-class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
+class RecurrentMatrixCell(
+    CheckpointExclusion, keras.layers.Layer, DropoutRNNCell
+):
     """Base of the cells `h_t = σ(x_t @ kernel [+ bias] + h_{t-1} @ W)`.
 
     Subclasses create their parametrization's weights in
@@ -199,6 +199,14 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         self._step_tensors = None
         self._matrix_cache = None
 
+    #: TensorFlow checkpoints leave the matrix cache out: a restored cache
+    #: would pair a stored `W` with its stored weights, and a cell whose
+    #: constants differ (scoRNN's `D`, nnRNN's mask) or newer
+    #: parametrization code would read a stale `W`; old checkpoints (no
+    #: cache) would fail `assert_consumed`. SavedModel exports keep it, as
+    #: their functions read it.
+    _checkpoint_excluded = ("_matrix_cache",)
+
     #: Attribute names of the parametrization's weights, in the order of
     #: `matrix_from`'s arguments (set by every subclass).
     parametrization_names: tuple = ()
@@ -257,20 +265,6 @@ class RecurrentMatrixCell(keras.layers.Layer, DropoutRNNCell):
         if self._recurrent_matrix_cache is not None:
             return self._recurrent_matrix_cache
         return self.forward_matrix(training=True)
-
-    def _trackable_children(self, save_type="checkpoint", **kwargs):
-        """TensorFlow checkpoints leave the matrix cache out.
-
-        A restored cache would pair a stored `W` with its stored weights,
-        and a cell whose constants differ (scoRNN's `D`, nnRNN's mask) or
-        newer parametrization code would read a stale `W`; old checkpoints
-        (no cache) would fail `assert_consumed`. SavedModel exports keep
-        it, as their functions read it.
-        """
-        children = super()._trackable_children(save_type, **kwargs)
-        if save_type == "checkpoint":
-            children.pop("_matrix_cache", None)
-        return children
 
     # --- Keras cell contract ------------------------------------------
     def build(self, input_shape):

@@ -28,26 +28,9 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from tf_nnrnn._keras_private import keras_training_flag  # noqa: F401
+
 __all__ = ["MatrixCache", "cached_matrix", "keras_training_flag"]
-
-
-def keras_training_flag():
-    """The `training` value of the Keras layer call in progress, or None.
-
-    Keras resolves `training` once per outermost layer call and keeps it in
-    its call context (`keras/src/layers/layer.py`, `CallContext`), where
-    `keras.layers.RNN` has it when it calls our once-per-sequence hook (the
-    hook itself receives no `training` argument). Private Keras state:
-    `tests/test_matrix_cache.py` fails if it moves. When it cannot be read
-    this returns None, which selects the cached path, whose gradient is
-    still exact.
-    """
-    try:
-        from keras.src.backend.common import global_state
-    except ImportError:  # pragma: no cover - a future Keras
-        return None
-    context = global_state.get_global_attribute("current_call_ctx")
-    return None if context is None else getattr(context, "training", None)
 
 
 class MatrixCache(tf.Module):

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_nnrnn.tasks import check_int
+from tf_nnrnn.experiments.tasks import check_int
 
 __all__ = ["PSMNISTTask", "mnist_permutation", "CHANCE_ACCURACY"]
 

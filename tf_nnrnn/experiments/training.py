@@ -1,6 +1,7 @@
 """One runner for every task: `run(task, cell, settings, out_dir)`.
 
-The path of a run: `tf_nnrnn.tasks` gives the data sets, `tf_nnrnn.models`
+The path of a run: `tf_nnrnn.experiments.tasks` gives the data sets,
+`tf_nnrnn.experiments.models`
 builds `keras.layers.RNN(cell)` and its head, `make_optimizer` routes the
 orthogonal weights to their own learning rate, `model.fit` trains with a
 Keras progress bar, and the run leaves in `out_dir`:
@@ -11,14 +12,16 @@ Keras progress bar, and the run leaves in `out_dir`:
   final train loss, the task's test metric and its baseline;
 - `learning_curve.png`;
 - `backup/`: the training state after the last finished epoch
-  (`tf_nnrnn.callbacks.AtomicBackup`: weights and optimizer state) while the
+  (`tf_nnrnn.experiments.callbacks.AtomicBackup`: weights and optimizer state)
+  while the
   run is unfinished, so re-running the same command resumes where it
   stopped;
 - `best.weights.h5` (psMNIST, PTB): the best-validation weights, which the
   test uses.
 
 PTB is validated and tested as in the reference code
-(`tf_nnrnn.evaluation`): `eval_batch_size` streams, every character scored
+(`tf_nnrnn.experiments.evaluation`): `eval_batch_size` streams, every character
+scored
 once, the state carried across segments.
 
 A NaN loss raises `TrainingDiverged` and no result is written.
@@ -36,7 +39,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_nnrnn.callbacks import (
+from tf_nnrnn.cells.registry import cell_names
+from tf_nnrnn.experiments.callbacks import (
     AtomicBackup,
     BestWeights,
     MetricsCSV,
@@ -47,12 +51,12 @@ from tf_nnrnn.callbacks import (
     read_metrics_csv,
     restore_backup,
 )
-from tf_nnrnn.evaluation import StreamEvaluator, StreamValidation
-from tf_nnrnn.models import CELL_NAMES, build_model, free_parameters
+from tf_nnrnn.experiments.evaluation import StreamEvaluator, StreamValidation
+from tf_nnrnn.experiments.models import build_model, free_parameters
+from tf_nnrnn.experiments.presets import SettingError, Settings
+from tf_nnrnn.experiments.results import atomic_write_json, plot_learning_curve
+from tf_nnrnn.experiments.tasks import TASK_NAMES, get_task
 from tf_nnrnn.optimizers import make_optimizer
-from tf_nnrnn.presets import SettingError, Settings
-from tf_nnrnn.results import atomic_write_json, plot_learning_curve
-from tf_nnrnn.tasks import TASK_NAMES, get_task
 
 __all__ = [
     "run",
@@ -135,11 +139,11 @@ def compile_model(model: keras.Model, task: Any, settings: Settings) -> None:
 
 
 def _check(task: str, cell: str, settings: Settings, task_obj: Any) -> None:
-    if cell not in CELL_NAMES:
+    if cell not in cell_names():
         raise SettingError(
             "cell",
             "Received an invalid value for argument `cell`, expected one of "
-            f"{list(CELL_NAMES)}, got {cell!r}.",
+            f"{list(cell_names())}, got {cell!r}.",
         )
     if task_obj.uses_steps and settings.steps is None:
         raise SettingError(
@@ -250,9 +254,10 @@ def run(
     """Train `cell` on `task` with `settings`; write and return the result.
 
     Args:
-        task: one of `tf_nnrnn.tasks.TASK_NAMES`.
-        cell: one of `tf_nnrnn.models.CELL_NAMES`.
-        settings: a `tf_nnrnn.presets.Settings` (default: its defaults).
+        task: one of `tf_nnrnn.experiments.tasks.TASK_NAMES`.
+        cell: a registered cell name (`tf_nnrnn.cells.registry`).
+        settings: a `tf_nnrnn.experiments.presets.Settings` (default: its
+        defaults).
         out_dir: folder for the result files (None: nothing is written and
             no checkpoint is kept).
         callbacks: extra Keras callbacks (run after the built-in ones).
@@ -266,7 +271,7 @@ def run(
         TrainingDiverged: the loss became NaN or infinite.
 
     Example:
-        >>> from tf_nnrnn.presets import Settings
+        >>> from tf_nnrnn.experiments.presets import Settings
         >>> result = run("copy", "lstm", Settings(
         ...     time_lag=5, units=8, steps=4, log_every=2, test_size=8,
         ...     verbose=0))
@@ -277,7 +282,8 @@ def run(
     if not isinstance(settings, Settings):
         raise TypeError(
             "Received an invalid value for argument `settings`, expected a "
-            f"tf_nnrnn.presets.Settings, got {type(settings).__name__}."
+            "tf_nnrnn.experiments.presets.Settings, got "
+            f"{type(settings).__name__}."
         )
     task_obj = make_task(task, settings)
     _check(task, cell, settings, task_obj)

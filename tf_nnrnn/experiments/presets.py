@@ -1,6 +1,7 @@
 """Run settings: their defaults, the quick defaults and the papers' table.
 
-`Settings` is every knob of a run (`tf_nnrnn.training.run` reads nothing
+`Settings` is every knob of a run (`tf_nnrnn.experiments.training.run` reads
+nothing
 else, and writes it to `config.json`). `resolve(task, cell, overrides,
 preset)` layers, later winning: `Settings` defaults, the task's quick
 defaults (`QUICK`: a run of a few minutes on a 2-core CPU), the papers'
@@ -23,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any
+
+from tf_nnrnn.cells.registry import orthogonal_cells
 
 __all__ = ["Settings", "SettingError", "QUICK", "PAPER", "resolve"]
 
@@ -238,7 +241,8 @@ QUICK: dict[str, dict] = {
 #: `xavier_normal_`; their He-normal default makes the adding problem's
 #: first updates explode).
 QUICK_ORTHOGONAL = dict(kernel_init="glorot_normal")
-ORTHOGONAL_CELLS = ("nnrnn", "exprnn", "scornn")
+#: The built-in orthogonal cells (a snapshot of the registry's).
+ORTHOGONAL_CELLS = orthogonal_cells()
 
 _COPY = dict(time_lag=200, one_hot=True, batch_size=10, steps=1500)
 _PSMNIST = dict(batch_size=100, epochs=100, permutation_seed=1234)
@@ -429,7 +433,7 @@ def resolve(
     if unknown:
         raise TypeError(f"Unknown settings: {sorted(unknown)}.")
     values = dict(QUICK.get(task, {}))
-    if cell in ORTHOGONAL_CELLS and task in ("copy", "adding", "psmnist"):
+    if cell in orthogonal_cells() and task in ("copy", "adding", "psmnist"):
         values.update(QUICK_ORTHOGONAL)
     if preset is not None:
         if preset != "paper":

@@ -13,20 +13,21 @@ an epoch. Bits per character: `BPC = cross-entropy (nats) / ln 2`.
 Validation and test follow the reference's protocol (`language_task.py`:
 10 streams, the state carried across segments, the final shorter segment
 included): `stream_segments` cuts a split so that every character after
-the first is a target exactly once, and `tf_nnrnn.evaluation` scores it
+the first is a target exactly once, and `tf_nnrnn.experiments.evaluation`
+scores it
 as `BPC = total nats / (characters · ln 2)`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_nnrnn.tasks import check_int
+from tf_nnrnn.experiments.tasks import check_int
+from tf_nnrnn.metrics import BitsPerCharacter  # noqa: F401 (old path)
 
 __all__ = [
     "PTBTask",
@@ -192,39 +193,6 @@ def stream_segments(ids: np.ndarray, batch_size: int, bptt: int):
         start += length
     split = (batch_size, segments, bptt)
     return tuple(a.reshape(split).transpose(1, 0, 2) for a in (x, y, w))
-
-
-@keras.saving.register_keras_serializable(package="tf_nnrnn")
-class BitsPerCharacter(keras.metrics.Mean):
-    """Mean cross-entropy in bits: `mean(-log2 softmax(logits)[target])`.
-
-    Args:
-        from_logits: predictions are logits (else probabilities).
-        name: metric name.
-
-    Example:
-        >>> m = BitsPerCharacter()
-        >>> m.update_state([[0]], [[[0.0, 0.0]]])
-        >>> round(float(m.result()), 4)
-        1.0
-    """
-
-    def __init__(self, from_logits: bool = True, name: str = "bpc", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.from_logits = from_logits
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        nats = keras.losses.sparse_categorical_crossentropy(
-            keras.ops.convert_to_tensor(y_true),
-            keras.ops.convert_to_tensor(y_pred),
-            from_logits=self.from_logits,
-        )
-        return super().update_state(
-            nats / math.log(2.0), sample_weight=sample_weight
-        )
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 def unigram_bpc(train: np.ndarray, test: np.ndarray, vocab: int) -> float:

@@ -1,7 +1,8 @@
 """Grids of runs (cells × seeds, ablation variants) with one table and plot.
 
 Used by `examples/compare.py` and `examples/ablate_copy.py`. Each run goes
-through `tf_nnrnn.training.run` into its own folder `out/<label>/seed<k>`,
+through `tf_nnrnn.experiments.training.run` into its own folder
+`out/<label>/seed<k>`,
 so an interrupted grid resumes run by run (finished runs are reused, an
 interrupted one continues from its checkpoint).
 """
@@ -15,13 +16,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tf_nnrnn.presets import Settings
-from tf_nnrnn.results import (
+from tf_nnrnn.experiments.presets import Settings
+from tf_nnrnn.experiments.results import (
     atomic_write_json,
     atomic_write_text,
     save_figure,
 )
-from tf_nnrnn.training import load_metrics, make_task, run
+from tf_nnrnn.experiments.training import load_metrics, make_task, run
 
 __all__ = ["Variant", "run_grid", "summarize", "write_report"]
 

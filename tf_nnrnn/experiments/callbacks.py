@@ -1,4 +1,4 @@
-"""Keras callbacks of the training runner (`tf_nnrnn.training`).
+"""Keras callbacks of the training runner (`tf_nnrnn.experiments.training`).
 
 - `MetricsCSV`: one row per epoch (for copy/adding an "epoch" is
   `log_every` updates) with cumulative updates and seconds, rewritten
@@ -27,7 +27,7 @@ import time
 
 import keras
 
-from tf_nnrnn.results import atomic_write_json, atomic_write_text
+from tf_nnrnn.experiments.results import atomic_write_json, atomic_write_text
 
 __all__ = [
     "AtomicBackup",
@@ -142,7 +142,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         >>> guard.on_batch_end(0, {"loss": float("nan")})
         Traceback (most recent call last):
         ...
-        tf_nnrnn.callbacks.TrainingDiverged: training stopped: ...
+        tf_nnrnn.experiments.callbacks.TrainingDiverged: training stopped: ...
     """
 
     def __init__(self):

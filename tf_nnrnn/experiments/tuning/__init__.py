@@ -2,8 +2,10 @@
 
 `RNNHyperModel.build(hp)` draws the learning rate `lr` and the orthogonal
 learning rate `lr_orth` on log scales (and, when asked, `delta`, `t_decay`,
-`rho`, `skew_init`) and builds the model with `tf_nnrnn.models.build_model`;
-`fit(hp, model)` trains through `tf_nnrnn.training.run` (the runner of the
+`rho`, `skew_init`) and builds the model with
+`tf_nnrnn.experiments.models.build_model`;
+`fit(hp, model)` trains through `tf_nnrnn.experiments.training.run` (the runner
+of the
 example scripts, so a trial is exactly `examples/<task>.py` with those
 settings, its files in `<trial dir>/run/`) and reports the task's objective:
 
@@ -29,14 +31,18 @@ Example:
     ['lr', 'lr_orth']
 """
 
-from tf_nnrnn.tuning.hypermodel import RNNHyperModel
-from tf_nnrnn.tuning.space import (
+from tf_nnrnn.experiments.tuning.hypermodel import RNNHyperModel
+from tf_nnrnn.experiments.tuning.space import (
     OBJECTIVES,
     ORTHOGONAL_CELLS,
     SEARCHABLE,
     TUNERS,
 )
-from tf_nnrnn.tuning.tuners import SEARCH_CONFIG, make_tuner, search_role
+from tf_nnrnn.experiments.tuning.tuners import (
+    SEARCH_CONFIG,
+    make_tuner,
+    search_role,
+)
 
 __all__ = [
     "RNNHyperModel",

@@ -8,9 +8,9 @@ import os
 
 import keras_tuner as kt
 
-from tf_nnrnn.results import atomic_write_json
-from tf_nnrnn.tuning.hypermodel import RNNHyperModel
-from tf_nnrnn.tuning.space import TUNERS, _bad
+from tf_nnrnn.experiments.results import atomic_write_json
+from tf_nnrnn.experiments.tuning.hypermodel import RNNHyperModel
+from tf_nnrnn.experiments.tuning.space import TUNERS, _bad
 
 __all__ = ["make_tuner", "search_role", "SEARCH_CONFIG"]
 

@@ -6,7 +6,8 @@ batch, the hidden state starting from zero and carried from one `bptt`
 segment to the next, and the final, shorter segment included. Here a
 second model built by the same builder with the evaluation batch receives
 the trained weights before every evaluation, its state is reset, and a
-loop over `tf_nnrnn.tasks.ptb.stream_segments` (every character after the
+loop over `tf_nnrnn.experiments.tasks.ptb.stream_segments` (every character
+after the
 first a target exactly once) sums
 
     nats = Σ_targets -ln softmax(logits)[target],
@@ -27,8 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_nnrnn.models import build_model
-from tf_nnrnn.presets import SettingError
+from tf_nnrnn.experiments.models import build_model
+from tf_nnrnn.experiments.presets import SettingError
 
 __all__ = ["StreamEvaluator", "StreamValidation"]
 
@@ -45,8 +46,8 @@ class StreamEvaluator:
 
     Example:
         >>> import os, tempfile
-        >>> from tf_nnrnn.presets import Settings
-        >>> from tf_nnrnn.tasks.ptb import PTBTask
+        >>> from tf_nnrnn.experiments.presets import Settings
+        >>> from tf_nnrnn.experiments.tasks.ptb import PTBTask
         >>> d = tempfile.mkdtemp()
         >>> for s in ("train", "valid", "test"):
         ...     with open(os.path.join(d, f"ptb.char.{s}.txt"), "w") as f:

@@ -9,12 +9,18 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from tf_nnrnn import training
-from tf_nnrnn.callbacks import read_metrics_csv
-from tf_nnrnn.models import CELL_NAMES, build_model
-from tf_nnrnn.presets import SettingError, Settings, paper_settings, resolve
-from tf_nnrnn.tasks import TASK_NAMES
-from tf_nnrnn.tuning.space import (
+from tf_nnrnn.cells.registry import cell_names
+from tf_nnrnn.experiments import training
+from tf_nnrnn.experiments.callbacks import read_metrics_csv
+from tf_nnrnn.experiments.models import build_model
+from tf_nnrnn.experiments.presets import (
+    SettingError,
+    Settings,
+    paper_settings,
+    resolve,
+)
+from tf_nnrnn.experiments.tasks import TASK_NAMES
+from tf_nnrnn.experiments.tuning.space import (
     OBJECTIVES,
     SearchSpaceMixin,
     _bad,
@@ -31,17 +37,18 @@ class RNNHyperModel(SearchSpaceMixin, kt.HyperModel):
     Default space: `lr` log-uniform in `[lr0 / 10, 10 lr0]` and (orthogonal
     cells) `lr_orth` log-uniform in `[min(o0, lr0/10) / 10, 10 max(o0,
     lr0/10)]`, where `lr0`, `o0` are the paper's values for (task, cell)
-    (`tf_nnrnn.presets.paper_settings`) or else the base settings'.
+    (`tf_nnrnn.experiments.presets.paper_settings`) or else the base settings'.
 
     Args:
-        task: one of `tf_nnrnn.tasks.TASK_NAMES`.
-        cell: one of `tf_nnrnn.models.CELL_NAMES`.
+        task: one of `tf_nnrnn.experiments.tasks.TASK_NAMES`.
+        cell: a registered cell name (`tf_nnrnn.cells.registry`).
         units: hidden units (overrides `settings.units`), or None.
         search_space: None (the default space), a dict `{name: spec}` over
             `SEARCHABLE` (see the module docstring) or a
             `keras_tuner.HyperParameters`; entries not given keep the
             default space.
-        settings: the base `tf_nnrnn.presets.Settings` of every trial, a
+        settings: the base `tf_nnrnn.experiments.presets.Settings` of every
+        trial, a
             dict of overrides of the task's quick defaults, or None.
 
     Example:
@@ -62,8 +69,8 @@ class RNNHyperModel(SearchSpaceMixin, kt.HyperModel):
         super().__init__(name=f"{task}_{cell}")
         if task not in TASK_NAMES:
             raise _bad("task", f"one of {list(TASK_NAMES)}", task)
-        if cell not in CELL_NAMES:
-            raise _bad("cell", f"one of {list(CELL_NAMES)}", cell)
+        if cell not in cell_names():
+            raise _bad("cell", f"one of {list(cell_names())}", cell)
         self.task, self.cell = task, cell
         self.settings = _base_settings(task, cell, units, settings)
         task_obj = training.make_task(task, self.settings)
@@ -113,7 +120,8 @@ class RNNHyperModel(SearchSpaceMixin, kt.HyperModel):
         verbose: Any = None,
         **kwargs: Any,
     ) -> dict:
-        """Train through `tf_nnrnn.training.run`; the trial's metrics.
+        """Train through `tf_nnrnn.experiments.training.run`; the trial's
+        metrics.
 
         The runner builds its own copy of `model` (same builder, same
         settings); Keras Tuner's callbacks (`callbacks`) see that model.
@@ -198,7 +206,8 @@ class _WarmStart(keras.callbacks.Callback):
 
 
 def _steps_per_epoch(steps: int, log_every: int) -> int:
-    """Updates per runner epoch (as `tf_nnrnn.training` schedules them)."""
+    """Updates per runner epoch (as `tf_nnrnn.experiments.training` schedules
+    them)."""
     per = min(log_every, steps)
     while steps % per:
         per -= 1
@@ -221,7 +230,7 @@ def _base_settings(task, cell, units, settings) -> Settings:
     if not isinstance(settings, Settings):
         raise TypeError(
             "Received an invalid value for argument `settings`, expected "
-            "None, a dict or a tf_nnrnn.presets.Settings, got "
+            "None, a dict or a tf_nnrnn.experiments.presets.Settings, got "
             f"{type(settings).__name__}."
         )
     return dataclasses.replace(settings, **overrides)

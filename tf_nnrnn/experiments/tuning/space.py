@@ -16,7 +16,9 @@ from typing import Any
 import keras_tuner as kt
 
 from tf_nnrnn import initializers
-from tf_nnrnn.presets import SettingError
+from tf_nnrnn._keras_private import keras_tuner_hyperparameter_classes
+from tf_nnrnn.cells.registry import cell_names, get_cell, orthogonal_cells
+from tf_nnrnn.experiments.presets import SettingError
 
 #: The task's objective: (name, direction).
 OBJECTIVES = {
@@ -28,7 +30,8 @@ OBJECTIVES = {
 TUNERS = ("random", "bayesian", "hyperband")
 #: Settings a search space may name.
 SEARCHABLE = ("lr", "lr_orth", "delta", "t_decay", "rho", "skew_init")
-ORTHOGONAL_CELLS = ("nnrnn", "exprnn", "scornn")
+#: The built-in orthogonal cells (a snapshot of the registry's).
+ORTHOGONAL_CELLS = orthogonal_cells()
 _LOG_NAMES = ("lr", "lr_orth", "delta", "t_decay")
 _SKEW_CHOICES = ["cayley", "henaff", "random_orthogonal"]
 
@@ -59,12 +62,14 @@ class SearchSpaceMixin:
 
     def _relevant(self, name: str) -> str | None:
         """Why `name` does nothing for this cell, or None."""
-        if name in ("lr_orth", "skew_init") and self.cell not in (
-            ORTHOGONAL_CELLS
+        entry = get_cell(self.cell)
+        if name == "lr_orth" and not entry.orthogonal:
+            return f"only affects the cells {list(orthogonal_cells())}"
+        if name in ("skew_init", "delta", "t_decay") and name not in (
+            entry.reads
         ):
-            return f"only affects the cells {list(ORTHOGONAL_CELLS)}"
-        if name in ("delta", "t_decay") and self.cell != "nnrnn":
-            return "only affects the nnrnn cell"
+            users = [n for n in cell_names() if name in get_cell(n).reads]
+            return f"only affects the cells {users}"
         if name == "rho" and self.settings.optimizer != "rmsprop":
             return "is RMSprop's smoothing, the optimizer is adam"
         return None
@@ -98,7 +103,7 @@ class SearchSpaceMixin:
     def _make_space(self, search_space) -> kt.HyperParameters:
         defaults = self._defaults()
         entries: dict[str, Any] = {"lr": True}
-        if self.cell in ORTHOGONAL_CELLS:
+        if get_cell(self.cell).orthogonal:
             entries["lr_orth"] = True
         given = search_space
         if isinstance(search_space, kt.HyperParameters):
@@ -218,14 +223,14 @@ class SearchSpaceMixin:
 def _spec_of(p) -> Any:
     """A `keras_tuner` entry as a search space spec (checked like one)."""
     c = p.get_config()
-    hps = kt.engine.hyperparameters
+    fixed, choice, floating = keras_tuner_hyperparameter_classes()
     if c.get("conditions"):
         raise _bad(f"search_space[{p.name!r}]", "an unconditional entry", p)
-    if isinstance(p, hps.Fixed):
+    if isinstance(p, fixed):
         return c["value"]
-    if isinstance(p, hps.Choice):
+    if isinstance(p, choice):
         return {"choices": c["values"], "default": c["default"]}
-    if isinstance(p, hps.Float) and c["step"] is None:
+    if isinstance(p, floating) and c["step"] is None:
         keys = ("min_value", "max_value", "sampling", "default")
         return dict(
             zip(("min", "max", "sampling", "default"), map(c.get, keys))
@@ -239,9 +244,10 @@ def _spec_of(p) -> Any:
 def _draw(hp: kt.HyperParameters, p) -> Any:
     """Register (or read) the entry `p` in `hp`, as `hp.Float` etc. do."""
     c = p.get_config()
-    if isinstance(p, kt.engine.hyperparameters.Fixed):
+    fixed, choice, _ = keras_tuner_hyperparameter_classes()
+    if isinstance(p, fixed):
         return hp.Fixed(c["name"], c["value"])
-    if isinstance(p, kt.engine.hyperparameters.Choice):
+    if isinstance(p, choice):
         return hp.Choice(
             c["name"], c["values"], ordered=c["ordered"], default=c["default"]
         )

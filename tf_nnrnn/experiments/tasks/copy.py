@@ -21,12 +21,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_nnrnn.tasks import (
+from tf_nnrnn.experiments.tasks import (
     check_bool,
     check_int,
     example_seed,
     seeded_range,
 )
+from tf_nnrnn.metrics import RecallAccuracy  # noqa: F401 (old path)
 
 __all__ = ["CopyTask", "RecallAccuracy", "copy_example", "copy_baseline"]
 
@@ -105,58 +106,6 @@ def copy_example(
     else:
         inputs = tf.cast(ids, tf.float32)[:, None]
     return inputs, targets
-
-
-@keras.saving.register_keras_serializable(package="tf_nnrnn")
-class RecallAccuracy(keras.metrics.Metric):
-    """Accuracy of the class predictions on the last `copy_length` steps.
-
-    `mean(argmax(logits[:, -L:]) == targets[:, -L:])`.
-
-    Args:
-        copy_length: L, the number of final steps scored.
-        name: metric name.
-
-    Example:
-        >>> m = RecallAccuracy(copy_length=1)
-        >>> m.update_state([[0, 2]], [[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
-        >>> float(m.result())
-        1.0
-    """
-
-    def __init__(
-        self, copy_length: int = 10, name: str = "recall_accuracy", **kwargs
-    ):
-        super().__init__(name=name, **kwargs)
-        self.copy_length = check_int("copy_length", copy_length, minimum=1)
-        self.correct = self.add_variable(
-            shape=(), initializer="zeros", name="correct"
-        )
-        self.count = self.add_variable(
-            shape=(), initializer="zeros", name="count"
-        )
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = keras.ops.convert_to_tensor(y_true)
-        y_pred = keras.ops.convert_to_tensor(y_pred)
-        tail_true = keras.ops.cast(y_true[:, -self.copy_length :], "int32")
-        tail_pred = keras.ops.argmax(y_pred[:, -self.copy_length :], axis=-1)
-        hits = keras.ops.cast(
-            keras.ops.equal(tail_true, keras.ops.cast(tail_pred, "int32")),
-            self.dtype,
-        )
-        self.correct.assign_add(keras.ops.sum(hits))
-        self.count.assign_add(keras.ops.cast(keras.ops.size(hits), self.dtype))
-
-    def result(self):
-        return keras.ops.divide_no_nan(self.correct, self.count)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.count.assign(0.0)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "copy_length": self.copy_length}
 
 
 class CopyTask:

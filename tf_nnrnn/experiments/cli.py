@@ -1,8 +1,10 @@
 """The command line shared by the example scripts.
 
 `main(task, argv)` parses the flags of `build_parser(task)`, layers them
-over the quick defaults or `--preset paper` (`tf_nnrnn.presets.resolve`),
-runs `tf_nnrnn.training.run` and prints how the result compares with the
+over the quick defaults or `--preset paper`
+(`tf_nnrnn.experiments.presets.resolve`),
+runs `tf_nnrnn.experiments.training.run` and prints how the result compares
+with the
 task's baseline. Bad input exits with code 2 and one line naming the flag,
 before any file is written; a diverged run exits with code 1.
 """
@@ -14,8 +16,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tf_nnrnn.models import CELL_NAMES
-from tf_nnrnn.presets import (
+from tf_nnrnn.cells.registry import cell_names
+from tf_nnrnn.experiments.presets import (
     DISTRIBUTE,
     GAMMA_PENALTIES,
     MASKS,
@@ -69,7 +71,7 @@ def add_common_flags(
     add = parser.add_argument
     s = argparse.SUPPRESS
     if cell_flag:
-        add("--cell", choices=CELL_NAMES, default="nnrnn", help="the cell")
+        add("--cell", choices=cell_names(), default="nnrnn", help="the cell")
     add(
         "--preset",
         choices=["paper"],
@@ -277,7 +279,7 @@ def main(
     parser = build_parser(task, description)
     args, settings = parse_settings(parser, task, argv)
     out = args.out or os.path.join("runs", f"{task}_{args.cell}")
-    from tf_nnrnn.training import TrainingDiverged, run
+    from tf_nnrnn.experiments.training import TrainingDiverged, run
 
     try:
         result = run(

@@ -1,7 +1,8 @@
 """The benchmark tasks of the nnRNN paper as `tf.data` pipelines.
 
 Each task module defines one class with the same small interface, used by
-`tf_nnrnn.training`: `input_shape`, `output_units`, `return_sequences`,
+`tf_nnrnn.experiments.training`: `input_shape`, `output_units`,
+`return_sequences`,
 `uses_steps` (endless synthetic data counted in updates) or epochs over a
 fixed data set, `train_dataset`, `validation_dataset`, `test_dataset`,
 `loss()`, `metrics()`, `baseline`, `summarize(test_logs)` and
@@ -45,7 +46,7 @@ def task_class(name: str) -> type:
             "Received an invalid value for argument `task`, expected one of "
             f"{list(TASK_NAMES)}, got {name!r}."
         )
-    module = importlib.import_module(f"tf_nnrnn.tasks.{name}")
+    module = importlib.import_module(f"tf_nnrnn.experiments.tasks.{name}")
     return getattr(module, _CLASSES[name])
 
 

@@ -117,7 +117,7 @@ def plot_learning_curve(path: str, rows: list, task_obj, cell: str) -> None:
     (and validation), with the task's baseline.
 
     Example:
-        >>> from tf_nnrnn.tasks.copy import CopyTask
+        >>> from tf_nnrnn.experiments.tasks.copy import CopyTask
         >>> rows = [{"step": 10, "cross_entropy": 1.0},
         ...         {"step": 20, "cross_entropy": 0.5}]
         >>> plot_learning_curve("/tmp/tf_nnrnn_lc.png", rows, CopyTask(), "x")

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_nnrnn.tasks import check_int, example_seed, seeded_range
+from tf_nnrnn.experiments.tasks import check_int, example_seed, seeded_range
 
 __all__ = ["AddingTask", "adding_example", "ADDING_BASELINE"]
 
