@@ -1,4 +1,4 @@
-"""Fused sequence layers equal keras.layers.RNN(cell), values and gradients."""
+"""Fused layers: keras.layers.RNN subclasses equal to RNN(cell)."""
 
 import keras
 import numpy as np
@@ -16,20 +16,23 @@ PAIRS = {
 }
 
 
+RNN_FLAGS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+)
+
+
 def make_pair(name, units=6, **kwargs):
-    """A fused layer and `RNN(cell)` with the same (perturbed) weights."""
+    """A fused layer and `RNN(cell)` with the same flags and cell kwargs."""
     fused_cls, cell_cls, extra = PAIRS[name]
     kwargs = {**extra, **kwargs}
-    flags = {
-        k: kwargs.pop(k)
-        for k in ("return_sequences", "return_state", "go_backwards")
-        if k in kwargs
-    }
-    zero = kwargs.pop("zero_output_for_mask", False)
-    fused = fused_cls(units, zero_output_for_mask=zero, **flags, **kwargs)
-    ref = keras.layers.RNN(
-        cell_cls(units, **kwargs), zero_output_for_mask=zero, **flags
-    )
+    flags = {k: kwargs.pop(k) for k in RNN_FLAGS if k in kwargs}
+    fused = fused_cls(units, **flags, **kwargs)
+    ref = keras.layers.RNN(cell_cls(units, **kwargs), **flags)
     return fused, ref
 
 
@@ -70,12 +73,48 @@ def assert_same(fused, ref, x, **kw):
     for a, b in zip(g_f, g_r):
         scale = max(1.0, np.abs(b).max())
         np.testing.assert_allclose(a / scale, b / scale, atol=2e-5)
+    return out_f
+
+
+def spy(monkeypatch, name):
+    """Counts the calls of `tf_nnrnn.layers.<name>` (a fused loop)."""
+    calls = []
+    original = getattr(layers, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(layers, name, counted)
+    return calls
+
+
+def forbid_generic_loop(monkeypatch):
+    """A silent fallback to `keras.layers.RNN`'s step loop fails."""
+
+    def generic(*args, **kwargs):
+        raise AssertionError("fell back to keras.layers.RNN.inner_loop")
+
+    monkeypatch.setattr(keras.layers.RNN, "inner_loop", generic)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_is_a_keras_rnn_over_the_cell(name):
+    fused_cls, cell_cls, extra = PAIRS[name]
+    layer = fused_cls(6, **extra)
+    assert isinstance(layer, keras.layers.RNN)
+    assert type(layer.cell) is cell_cls and layer.units == 6
+    assert layer.state_size == [6] and not layer.stateful
+    layer(np.zeros((2, 3, 4), "float32"))
+    assert layer.cell.kernel.path == f"{layer.name}/{layer.cell.name}/kernel"
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))
 @pytest.mark.parametrize(
     "flags",
     [
+        {},
+        {"return_state": True},
         {"return_sequences": True, "return_state": True},
         {"go_backwards": True},
         {"return_sequences": True, "go_backwards": True},
@@ -92,22 +131,129 @@ def test_fused_equals_rnn_of_cell(name, flags):
 
 @pytest.mark.parametrize("name", sorted(PAIRS))
 @pytest.mark.parametrize("zero_output", [False, True])
-def test_masking_and_initial_state(name, zero_output):
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"return_sequences": True},
+        {"return_sequences": False},
+        {"return_sequences": True, "go_backwards": True},
+        {"return_sequences": False, "go_backwards": True},
+    ],
+)
+def test_masking_and_initial_state(name, zero_output, flags):
     rng = np.random.default_rng(1)
     fused, ref = make_pair(
-        name,
-        return_sequences=True,
-        return_state=True,
-        zero_output_for_mask=zero_output,
+        name, return_state=True, zero_output_for_mask=zero_output, **flags
     )
     x = rng.normal(size=(3, 13, 4)).astype("float32")  # 13: padded chunks
     sync(fused, ref, x, rng)
     mask = np.ones((3, 13), bool)
-    mask[0, 6:] = False
+    mask[0, 6:] = False  # the last steps masked: the output is held
     mask[1, :2] = False  # leading masked steps: Keras outputs zeros there
     mask[2, 3:5] = False
     state = tf.constant(rng.normal(size=(3, 6)).astype("float32"))
     assert_same(fused, ref, x, mask=mask, initial_state=state)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {},
+        {"zero_output_for_mask": True},
+        {"return_sequences": True, "go_backwards": True},
+        {"return_sequences": True, "zero_output_for_mask": True},
+    ],
+)
+def test_inner_loop_returns_what_keras_rnn_loop_returns(flags):
+    """`(last_output, outputs, new_states)` as `keras.backend.rnn` gives
+    them (`outputs` `(batch, 1, units)` without `return_sequences`)."""
+    rng = np.random.default_rng(16)
+    layer = layers.ExpRNN(5, **flags)
+    x = tf.constant(rng.normal(size=(3, 9, 2)).astype("float32"))
+    layer(x)
+    mask = np.ones((3, 9), bool)
+    mask[0, 7:] = False
+    mask[1, :3] = False
+    mask = tf.constant(mask)
+    h0 = [tf.constant(rng.normal(size=(3, 5)).astype("float32"))]
+    layer.cell.get_dropout_mask(x[:, 0])  # the per-pass hook, as RNN.call
+    got = layer.inner_loop(x, h0, mask)
+    want = keras.layers.RNN.inner_loop(layer, x, h0, mask)
+    layer.cell.reset_dropout_mask()
+    assert len(got[2]) == len(want[2]) == 1
+    for a, b in zip(tf.nest.flatten(got), tf.nest.flatten(want)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_initial_state_as_a_list_and_symbolic():
+    rng = np.random.default_rng(8)
+    fused, ref = make_pair("exprnn", return_sequences=True)
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    sync(fused, ref, x, rng)
+    state = rng.normal(size=(2, 6)).astype("float32")
+    np.testing.assert_allclose(
+        fused(x, initial_state=[state]).numpy(),
+        ref(x, initial_state=[state]).numpy(),
+        atol=1e-6,
+    )
+    inputs, h0 = keras.Input((5, 3)), keras.Input((6,))
+    model = keras.Model([inputs, h0], fused(inputs, initial_state=h0))
+    np.testing.assert_allclose(
+        model([x, state]).numpy(), ref(x, initial_state=state), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_stateful_carries_the_state_and_resets(name):
+    rng = np.random.default_rng(6)
+    fused, ref = make_pair(name, return_sequences=True, stateful=True)
+    x = rng.normal(size=(3, 10, 4)).astype("float32")
+    sync(fused, ref, x[:, :5], rng)
+    fused.reset_states()
+    ref.reset_states()
+    first = assert_same(fused, ref, x[:, :5])[0]
+    second = assert_same(fused, ref, x[:, 5:])[0]
+    assert not np.allclose(fused.states[0].numpy(), 0.0)
+    # Two stateful halves are one pass over the whole sequence.
+    fused_cls, _, extra = PAIRS[name]
+    whole = fused_cls(6, return_sequences=True, **extra)
+    whole(x)
+    whole.set_weights(fused.get_weights())
+    np.testing.assert_allclose(
+        np.concatenate([first, second], axis=1), whole(x).numpy(), atol=1e-5
+    )
+    fused.reset_states()
+    np.testing.assert_array_equal(fused.states[0].numpy(), 0.0)
+    np.testing.assert_allclose(fused(x[:, :5]).numpy(), first, atol=1e-6)
+
+
+def test_other_backends_run_keras_loop(monkeypatch):
+    """Where the backend is not TensorFlow, RNN's own loop (still equal)."""
+    calls = spy(monkeypatch, "_modrelu_rnn") + spy(monkeypatch, "_loop")
+    rng = np.random.default_rng(15)
+    fused, ref = make_pair("scornn", return_sequences=True)
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    sync(fused, ref, x, rng)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert not fused._fused()
+    np.testing.assert_allclose(fused(x).numpy(), ref(x).numpy(), atol=1e-6)
+    assert not calls
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_unroll_runs_keras_loop_and_matches(name, monkeypatch):
+    calls = spy(monkeypatch, "_modrelu_rnn") + spy(monkeypatch, "_loop")
+    rng = np.random.default_rng(9)
+    fused, ref = make_pair(
+        name, return_sequences=True, return_state=True, unroll=True
+    )
+    x = rng.normal(size=(3, 7, 4)).astype("float32")
+    sync(fused, ref, x, rng)
+    mask = np.ones((3, 7), bool)
+    mask[0, 4:] = False
+    assert_same(fused, ref, x, mask=mask)
+    assert not calls
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))
@@ -137,7 +283,8 @@ def test_gradients_match_plain_autodiff(name):
             np.testing.assert_allclose(got / scale, want / scale, atol=2e-5)
 
 
-def test_generic_activation_path_matches():
+def test_generic_activation_path_matches(monkeypatch):
+    calls = spy(monkeypatch, "_loop")
     rng = np.random.default_rng(2)
     fused, ref = make_pair(
         "exprnn", return_sequences=True, activation="tanh", use_bias=True
@@ -146,10 +293,15 @@ def test_generic_activation_path_matches():
     sync(fused, ref, x, rng)
     mask = np.ones((2, 10), bool)
     mask[1, 7:] = False
+    forbid_generic_loop(monkeypatch)
+    calls.clear()
+    out_f, _ = outputs_and_grads(fused, x, mask=mask)
+    assert calls == ["_loop"]
+    monkeypatch.undo()
     assert_same(fused, ref, x, mask=mask)
 
 
-@pytest.mark.parametrize("rates", [(0.3, 0.0), (0.2, 0.4)])
+@pytest.mark.parametrize("rates", [(0.3, 0.0), (0.2, 0.4), (0.0, 0.3)])
 def test_dropout_draws_the_same_masks_as_rnn(rates):
     rng = np.random.default_rng(3)
     kwargs = {"dropout": rates[0], "recurrent_dropout": rates[1], "seed": 5}
@@ -158,13 +310,37 @@ def test_dropout_draws_the_same_masks_as_rnn(rates):
     fused.build(x.shape)
     ref.build(x.shape)
     ref.set_weights(fused.get_weights())
-    # Keras' RNN draws its masks on every call; compare first training calls.
-    a = fused(x, training=True).numpy()
-    b = ref(x, training=True).numpy()
-    np.testing.assert_allclose(a, b, atol=1e-5)
+    # RNN.call draws the masks once per call, from the cell's seed
+    # generator: the same draws on every call, gradients included.
+    a = assert_same(fused, ref, x, training=True)[0]
+    b = assert_same(fused, ref, x, training=True)[0]
+    assert not np.allclose(a, b)  # new masks on the next call
     inference = fused(x).numpy()
     assert not np.allclose(a, inference)
+    np.testing.assert_allclose(inference, ref(x).numpy(), atol=1e-5)
     np.testing.assert_array_equal(inference, fused(x).numpy())
+
+
+def test_dropout_in_fit_matches_rnn_of_cell():
+    """Graph mode (`train_on_batch`): the same draws and the same update."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    y = rng.normal(size=(4, 1)).astype("float32")
+    kwargs = {"dropout": 0.3, "seed": 2}
+    fused, ref = make_pair("exprnn", **kwargs)
+    models = []
+    for layer in (fused, ref):
+        model = keras.Sequential(
+            [keras.Input((6, 3)), layer, keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    for _ in range(2):
+        losses = [m.train_on_batch(x, y) for m in models]
+        np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_weights_are_the_cells_and_routed_as_orthogonal():
@@ -208,6 +384,114 @@ def test_config_and_keras_file_roundtrip(name, tmp_path):
     x = rng.normal(size=(4, 5, 3)).astype("float32")
     loaded = assert_saved_model_identical(model, x, tmp_path)
     assert type(loaded.layers[0]) is fused_cls
+
+
+def test_config_has_rnn_flags_and_reads_older_configs():
+    layer = layers.ScoRNN(6, 2, return_sequences=True, stateful=True)
+    config = layer.get_config()
+    assert "cell" not in config and config["num_negative_ones"] == 2
+    assert config["stateful"] is True and config["unroll"] is False
+    clone = assert_config_roundtrip(layers.ExpRNN(4, unroll=True, seed=3))
+    assert clone.unroll and clone.cell.seed == 3
+    # Files written before the layers subclassed keras.layers.RNN have
+    # neither `stateful` nor `unroll`.
+    older = {k: v for k, v in config.items() if k not in ("stateful", "unroll")}
+    older_clone = layers.ScoRNN.from_config(older)
+    assert not older_clone.stateful and not older_clone.unroll
+    assert older_clone.return_sequences and older_clone.cell.num_negative_ones
+
+
+def test_stateful_model_keras_file_roundtrip(tmp_path):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    layer = layers.NNRNN(4, stateful=True, return_sequences=True)
+    model = keras.Sequential([keras.Input((4, 3), batch_size=2), layer])
+    first = model(x).numpy()
+    model.save(tmp_path / "stateful.keras")
+    loaded = keras.models.load_model(tmp_path / "stateful.keras")
+    assert loaded.layers[0].stateful
+    # A loaded stateful layer starts from zeros, as after reset_states().
+    np.testing.assert_array_equal(loaded(x).numpy(), first)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_recurrent_matrix_of_model_and_layer(name):
+    fused_cls, _, extra = PAIRS[name]
+    layer = fused_cls(6, **extra)
+    model = keras.Sequential(
+        [keras.Input((5, 3)), layer, keras.layers.Dense(2)]
+    )
+    w = layer.cell.recurrent_matrix().numpy()  # row convention
+    for source in (model, layer):
+        v = tf_nnrnn.analysis.recurrent_matrix(source)
+        np.testing.assert_allclose(v, w.T, atol=1e-6)
+    named = tf_nnrnn.analysis.recurrent_matrix(model, layer=layer.name)
+    np.testing.assert_allclose(named, w.T, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_default_configuration_takes_the_fused_path(name, monkeypatch):
+    fused_calls = spy(monkeypatch, "_modrelu_rnn")
+    loop_calls = spy(monkeypatch, "_loop")
+    forbid_generic_loop(monkeypatch)
+    fused_cls, cell_cls, extra = PAIRS[name]
+    # W is computed once per pass, in the cell's hook, and reused.
+    matrix_calls = []
+    matrix_from = cell_cls.matrix_from
+
+    def counted(self, *params):
+        matrix_calls.append(1)
+        return matrix_from(self, *params)
+
+    monkeypatch.setattr(cell_cls, "matrix_from", counted)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    for flags in ({}, {"return_sequences": True, "go_backwards": True}):
+        layer = fused_cls(4, **flags, **extra)
+        fused_calls.clear()
+        matrix_calls.clear()
+        layer(x)  # inference: computes W and fills the cache
+        layer(x, mask=np.ones((4, 6), bool), training=True)
+        assert fused_calls == ["_modrelu_rnn"] * 2
+        assert len(matrix_calls) == 2
+        layer(x)  # the cache is still valid
+        assert len(matrix_calls) == 2
+    model = keras.Sequential([keras.Input((6, 3)), layer])
+    model.compile(optimizer="sgd", loss="mse")
+    fused_calls.clear()
+    model.train_on_batch(x, np.zeros((4, 6, 4), "float32"))
+    model.predict_on_batch(x)
+    assert fused_calls  # traced through the fused op (graph mode)
+    assert not loop_calls
+
+
+def test_model_jit_compile_matches_graph_mode():
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(4, 9, 3)).astype("float32")
+    y = rng.normal(size=(4, 9, 2)).astype("float32")
+    models = []
+    for jit in (False, True):
+        model = keras.Sequential(
+            [
+                keras.Input((9, 3)),
+                keras.layers.Masking(0.0),
+                layers.ExpRNN(6, return_sequences=True),
+                keras.layers.Dense(2),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=jit
+        )
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    x[1, 6:] = 0.0  # masked steps
+    for _ in range(2):
+        losses = [m.train_on_batch(x, y) for m in models]
+        np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        models[1].predict_on_batch(x), models[0].predict_on_batch(x), atol=1e-5
+    )
 
 
 def test_jit_gradients_match_graph_mode():
@@ -291,7 +575,26 @@ def test_bidirectional_equals_bidirectional_rnn_of_cell(tmp_path):
     ref(x)
     ref.set_weights(bidi.get_weights())
     np.testing.assert_allclose(ref(x).numpy(), y, atol=1e-6)
+    mask = np.ones((2, 6), bool)
+    mask[0, 4:] = False
+    np.testing.assert_allclose(
+        bidi(x, mask=mask).numpy(), ref(x, mask=mask).numpy(), atol=1e-6
+    )
     model = keras.Sequential([keras.Input((6, 3)), bidi])
     model.save(tmp_path / "bidi.keras")
     loaded = keras.models.load_model(tmp_path / "bidi.keras")
     np.testing.assert_allclose(loaded(x).numpy(), y, atol=1e-6)
+
+
+def test_bidirectional_return_state_gradients_match():
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(2, 7, 3)).astype("float32")
+    bidi = keras.layers.Bidirectional(layers.NNRNN(4, return_state=True))
+    ref = keras.layers.Bidirectional(
+        keras.layers.RNN(tf_nnrnn.NNRNNCell(4), return_state=True)
+    )
+    bidi(x)
+    ref(x)
+    ref.set_weights(bidi.get_weights())
+    outs = assert_same(bidi, ref, x)
+    assert len(outs) == 3

@@ -2,9 +2,13 @@
 
 `keras.layers.RNN(cell)` calls the cell once per step: every step multiplies
 its input by the input kernel, and autodiff records (and keeps the
-intermediates of) every op of the step. The layers here compute the
-recurrent matrix `W` once per forward pass (one expm / solve) and the input
-projection `X @ kernel [+ bias]` of a whole chunk of steps in one matmul,
+intermediates of) every op of the step. The layers here are
+`keras.layers.RNN` subclasses over the same cells, as `keras.layers.LSTM`
+is over `LSTMCell`: `RNN.call` handles `initial_state`, stateful state
+variables, casting and `return_state`, and calls the cells' per-pass hook,
+which computes the recurrent matrix `W` once (one expm / solve) and draws
+the dropout masks. Only the time loop (`inner_loop`) is replaced: the input
+projection `X @ kernel [+ bias]` of a whole chunk of steps is one matmul,
 leaving `h_t = modReLU(z_t + h_{t-1} @ W)` inside the loop, which is
 unrolled a few steps per iteration.
 
@@ -15,13 +19,13 @@ through time): per step `dz_t = (dh_t + c) σ'` and `c = dz_t Wᵀ`; per chunk
 derivative is read from the stored outputs (`σ'(z) = 1[h ≠ 0]`,
 `∂σ/∂b = sign(h)`), so only `H` is kept from the forward pass. Other
 activations, and recurrent dropout while training, run the same hoisted
-loop under TensorFlow's automatic differentiation.
+loop under TensorFlow's automatic differentiation. `unroll=True` and
+backends other than TensorFlow use `keras.layers.RNN`'s own loop.
 
-Each layer holds a cell (`layer.cell`, e.g. an `NNRNNCell`) that owns the
-weights and the parametrization, as `keras.layers.SimpleRNN` wraps a
-`SimpleRNNCell`: the weights have the same names as under
-`keras.layers.RNN(cell)`, `tf_nnrnn.optimizers.ORTHOGONAL_PATTERN` routes
-the same variables, and outputs and gradients equal
+The cell (`layer.cell`, e.g. an `NNRNNCell`) owns the weights and the
+parametrization: the weights have the same names as under
+`keras.layers.RNN(cell)`, `make_optimizer`'s default routing sends
+the same variables, and outputs, gradients and dropout draws equal
 `keras.layers.RNN(cell)`'s (`tests/test_layers.py`). Speed and memory:
 `benchmarks/README.md`.
 """
@@ -31,14 +35,11 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tf_nnrnn._keras_private import DropoutRNNCell
 from tf_nnrnn.cells.exprnn import ExpRNNCell
 from tf_nnrnn.cells.nnrnn import NNRNNCell
 from tf_nnrnn.cells.scornn import ScoRNNCell
-from tf_nnrnn.fused_loop import (
-    _loop,
-    _modrelu,
-    _modrelu_rnn,
-)
+from tf_nnrnn.fused_loop import _loop, _modrelu_rnn
 
 __all__ = ["FusedRNN", "NNRNN", "ExpRNN", "ScoRNN"]
 
@@ -49,15 +50,15 @@ _LAYER_KWARGS += ("activity_regularizer",)
 _BASE_CONFIG = ("name", "trainable", "dtype", "activity_regularizer")
 
 
-class FusedRNN(keras.layers.Layer):
-    """Base of the fused layers: a cell's weights, the loop hoisted.
+class FusedRNN(keras.layers.RNN):
+    """Base of the fused layers: `keras.layers.RNN` with the loop hoisted.
 
     `h_t = σ(x_t @ kernel [+ bias] + h_{t-1} @ W)` (row convention) over a
-    sequence, with `X @ kernel` computed for all steps at once and
-    `W = cell.forward_matrix(training)` once per call (computed when
-    training, else read from the cell's cache while the weights are
-    unchanged). Subclasses set
-    `cell_class`.
+    sequence, with `X @ kernel` computed for a chunk of steps at once and
+    `W` the one the cell's per-pass hook prepared (computed when training,
+    else read from the cell's cache while the weights are unchanged).
+    Subclasses set `cell_class`; the layer builds `cell_class(units,
+    **cell_kwargs)` and behaves as `keras.layers.RNN` of that cell.
 
     Args:
         units: positive integer, the state size.
@@ -66,17 +67,34 @@ class FusedRNN(keras.layers.Layer):
         return_state: also return the last state.
         go_backwards: process the sequence in reverse (the sequence output
             is then in processing order, as in Keras).
+        stateful: keep the last state of each sample as the initial state
+            of the same sample in the next batch (a fixed batch size).
+        unroll: unroll the time loop in the graph (`keras.layers.RNN`'s own
+            loop; for short sequences).
         zero_output_for_mask: output zeros on masked steps instead of the
             previous output.
         **kwargs: the cell's arguments (initializers, regularizers,
-            `dropout`, `recurrent_dropout`, ...) and Keras layer arguments
-            (`name`, `dtype`, `trainable`).
+            `dropout`, `recurrent_dropout`, `seed`, ...) and Keras layer
+            arguments (`name`, `dtype`, `trainable`,
+            `activity_regularizer`).
 
     Call arguments:
         sequences: `(batch, time, features)`.
         initial_state: optional `(batch, units)` tensor (or a list of one).
         mask: optional boolean `(batch, time)`; masked steps keep the state.
         training: whether dropout is active.
+
+    Example:
+        >>> import keras, numpy as np, tf_nnrnn
+        >>> layer = tf_nnrnn.layers.ExpRNN(4, stateful=True)
+        >>> x = np.ones((2, 3, 1), "float32")
+        >>> first = layer(x)
+        >>> second = layer(x)  # starts from the state `first` ended in
+        >>> bool(np.allclose(first, second))
+        False
+        >>> layer.reset_states()
+        >>> bool(np.allclose(layer(x), first))
+        True
     """
 
     cell_class: type = None
@@ -87,25 +105,32 @@ class FusedRNN(keras.layers.Layer):
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
         zero_output_for_mask: bool = False,
         **kwargs,
     ):
         layer_kwargs = {k: kwargs.pop(k) for k in _LAYER_KWARGS if k in kwargs}
-        super().__init__(**layer_kwargs)
-        self.cell = self.cell_class(
+        cell = self.cell_class(
             units,
             dtype=layer_kwargs.get("dtype"),
             trainable=layer_kwargs.get("trainable", True),
             **kwargs,
         )
-        self.units = self.cell.units
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.stateful = False  # keras.layers.Bidirectional reads it
-        self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.supports_masking = True
-        self.state_size = self.units
+        super().__init__(
+            cell,
+            return_sequences=bool(return_sequences),
+            return_state=bool(return_state),
+            go_backwards=bool(go_backwards),
+            stateful=bool(stateful),
+            unroll=bool(unroll),
+            zero_output_for_mask=bool(zero_output_for_mask),
+            **layer_kwargs,
+        )
+
+    @property
+    def units(self) -> int:
+        return self.cell.units
 
     def build(self, sequences_shape, initial_state_shape=None):
         if len(sequences_shape) != 3:
@@ -113,67 +138,59 @@ class FusedRNN(keras.layers.Layer):
                 f"{type(self).__name__} expects inputs of rank 3 (batch, "
                 f"time, features), got shape {tuple(sequences_shape)}."
             )
-        if not self.cell.built:
-            self.cell.build((sequences_shape[0], sequences_shape[-1]))
-            self.cell.built = True
+        super().build(sequences_shape, initial_state_shape)
 
-    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
-        batch, steps = sequences_shape[0], sequences_shape[1]
-        if self.return_sequences:
-            output = (batch, steps, self.units)
-        else:
-            output = (batch, self.units)
-        if self.return_state:
-            return output, (batch, self.units)
-        return output
+    def _fused(self) -> bool:
+        """Whether `inner_loop` runs the hoisted loop (else Keras')."""
+        return keras.backend.backend() == "tensorflow" and not self.unroll
 
-    def compute_mask(self, _, mask):
-        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
-        output_mask = mask if self.return_sequences else None
-        return [output_mask, None] if self.return_state else output_mask
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """The time loop: `(last_output, outputs, new_states)`.
 
-    def _dropout_masks(self, sequences, state, training):
-        """Input and recurrent masks, drawn as `keras.layers.RNN` does."""
-        cell = self.cell
-        in_mask = rec_mask = None
-        if training and cell.dropout > 0:
-            in_mask = keras.random.dropout(
-                keras.ops.ones_like(sequences[:, 0]),
-                rate=cell.dropout,
-                seed=cell.seed_generator,
+        As `keras.backend.rnn` returns them: `outputs` `(batch, time,
+        units)` in processing order when `return_sequences`, else the last
+        output `(batch, 1, units)`; on a masked step the state is carried
+        over and the output is the previous output (zeros before the first
+        unmasked step), or zeros with `zero_output_for_mask`.
+        """
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if not self._fused():
+            return super().inner_loop(
+                sequences, initial_state, mask=mask, training=training
             )
-        if training and cell.recurrent_dropout > 0:
-            rec_mask = keras.random.dropout(
-                keras.ops.ones_like(state),
-                rate=cell.recurrent_dropout,
-                seed=cell.seed_generator,
-            )
-        return in_mask, rec_mask
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
         cell = self.cell
-        dtype = self.compute_dtype
+        dtype = cell.compute_dtype
         sequences = tf.cast(sequences, dtype)
         if isinstance(initial_state, (list, tuple)):
-            initial_state = initial_state[0]
-        if initial_state is None:
-            h0 = tf.zeros((tf.shape(sequences)[0], self.units), dtype)
+            h0 = initial_state[0]
         else:
-            h0 = tf.cast(initial_state, dtype)
-        in_mask, rec_mask = self._dropout_masks(sequences, h0, training)
+            h0 = initial_state
+        h0 = tf.cast(h0, dtype)
+        # The masks RNN.call drew for this pass (in the cell's hook), as
+        # the cell's own step reads them; applied only while training.
+        in_mask = rec_mask = None
+        if training:
+            in_mask = DropoutRNNCell.get_dropout_mask(cell, sequences[:, 0])
+            rec_mask = cell.get_recurrent_dropout_mask(h0)
         if in_mask is not None:
-            sequences = sequences * in_mask[:, None, :]
+            sequences = sequences * tf.cast(in_mask, dtype)[:, None, :]
+        if rec_mask is not None:
+            rec_mask = tf.cast(rec_mask, dtype)
         if mask is not None:
-            mask = tf.transpose(tf.cast(mask, tf.bool))[:, :, None]
+            mask = tf.cast(mask, tf.bool)
+            if mask.shape.rank == 3:
+                mask = mask[:, :, 0]
+            mask = tf.transpose(mask)[:, :, None]  # (T, B, 1)
         x = tf.transpose(sequences, (1, 0, 2))  # time-major
         if self.go_backwards:
             x = tf.reverse(x, [0])
             mask = None if mask is None else tf.reverse(mask, [0])
-        kernel = tf.cast(cell.kernel, dtype)
-        w = tf.cast(cell.forward_matrix(training), dtype)
+        w = tf.cast(cell.step_matrix(), dtype)  # this pass's, from the hook
         sequences_out = self.return_sequences
         if cell.activation == "modrelu" and rec_mask is None:
-            in_bias = tf.zeros((self.units,), dtype)
+            kernel = tf.cast(cell.kernel, dtype)
+            in_bias = tf.zeros((cell.units,), dtype)
             if cell.bias is not None:
                 in_bias = tf.cast(cell.bias, dtype)
             bias = tf.cast(cell.modrelu_bias, dtype)
@@ -183,11 +200,18 @@ class FusedRNN(keras.layers.Layer):
             # Batch-major H (B, T, n).
             hs, state = result if sequences_out else (None, result[0])
         else:
-            xz = tf.einsum("tbf,fn->tbn", x, kernel)
+            xz = tf.einsum("tbf,fn->tbn", x, tf.cast(cell.kernel, dtype))
             if cell.bias is not None:
                 xz = xz + tf.cast(cell.bias, dtype)
             if cell.activation == "modrelu":
-                activate = _modrelu(tf.cast(cell.modrelu_bias, dtype))
+                # The bias broadcast once, as in the cell's step.
+                bias = tf.broadcast_to(
+                    tf.cast(cell.modrelu_bias, dtype), tf.shape(h0)
+                )
+
+                def activate(z):
+                    return cell.activate(z, bias)
+
             else:
                 activate = cell.activation
             hs = _loop(xz, w, h0, activate, mask, rec_mask)
@@ -206,24 +230,25 @@ class FusedRNN(keras.layers.Layer):
             last_output = tf.where(seen[-1], state, tf.zeros_like(state))
         else:
             last_output = state
-        output = hs if self.return_sequences else last_output
-        if self.return_state:
-            return output, state
-        return output
+        outputs = hs if sequences_out else last_output[:, None]
+        return last_output, outputs, [state]
 
     def get_config(self):
-        config = {
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "go_backwards": self.go_backwards,
-            "zero_output_for_mask": self.zero_output_for_mask,
-        }
+        config = super().get_config()
+        del config["cell"]
         cell_config = {
             k: v
             for k, v in self.cell.get_config().items()
             if k not in _BASE_CONFIG
         }
-        return {**super().get_config(), **config, **cell_config}
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # The cell is rebuilt from its arguments (no "cell" entry); a
+        # config without `stateful`/`unroll` (older files) takes the
+        # defaults. keras.layers.Layer's from_config handles dtype policies.
+        return super(keras.layers.RNN, cls).from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
@@ -231,20 +256,22 @@ class NNRNN(FusedRNN):
     """Fused non-normal RNN layer: `keras.layers.RNN(NNRNNCell(...))`, faster.
 
     `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`, `W = (P (Λ + T) Pᵀ)ᵀ`
-    computed once per call (see `NNRNNCell`); the input projection of every
-    step is one matmul before the loop.
+    computed once per call (see `NNRNNCell`); the input projection of a
+    chunk of steps is one matmul inside the hoisted loop.
 
     Args:
         units: even positive integer.
         **kwargs: `return_sequences`, `return_state`, `go_backwards`,
-            `zero_output_for_mask` (see `FusedRNN`), every argument of
-            `NNRNNCell`, and Keras layer arguments.
+            `stateful`, `unroll`, `zero_output_for_mask` (see `FusedRNN`),
+            every argument of `NNRNNCell`, and Keras layer arguments.
 
     Example:
         >>> import keras, tf_nnrnn
         >>> layer = tf_nnrnn.layers.NNRNN(8, return_sequences=True)
         >>> layer(keras.ops.ones((2, 5, 3))).shape
         TensorShape([2, 5, 8])
+        >>> isinstance(layer, keras.layers.RNN), type(layer.cell).__name__
+        (True, 'NNRNNCell')
     """
 
     cell_class = NNRNNCell
@@ -254,14 +281,15 @@ class NNRNN(FusedRNN):
 class ExpRNN(FusedRNN):
     """Fused expRNN layer: `keras.layers.RNN(ExpRNNCell(...))`, faster.
 
-    `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`, `W = expm(skew(X))`
-    computed once per call (see `ExpRNNCell`).
+    `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`, `W` the orthogonal
+    matrix of `expm(skew(X))` (`cell.recurrent_matrix()`, see
+    `ExpRNNCell`) computed once per call.
 
     Args:
         units: positive integer.
         **kwargs: `return_sequences`, `return_state`, `go_backwards`,
-            `zero_output_for_mask` (see `FusedRNN`), every argument of
-            `ExpRNNCell`, and Keras layer arguments.
+            `stateful`, `unroll`, `zero_output_for_mask` (see `FusedRNN`),
+            every argument of `ExpRNNCell`, and Keras layer arguments.
 
     Example:
         >>> import keras, tf_nnrnn
@@ -276,15 +304,16 @@ class ExpRNN(FusedRNN):
 class ScoRNN(FusedRNN):
     """Fused scoRNN layer: `keras.layers.RNN(ScoRNNCell(...))`, faster.
 
-    `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`, `W = (I + A)⁻¹ (I − A) D`
-    computed once per call (see `ScoRNNCell`).
+    `h_t = modReLU(x_t @ kernel + h_{t-1} @ W)`, `W` the orthogonal
+    matrix of the scaled Cayley transform `(I + A)⁻¹ (I − A) D`
+    (`cell.recurrent_matrix()`, see `ScoRNNCell`) computed once per call.
 
     Args:
         units: positive integer.
         num_negative_ones: ρ, the number of −1 entries of `D`.
         **kwargs: `return_sequences`, `return_state`, `go_backwards`,
-            `zero_output_for_mask` (see `FusedRNN`), every argument of
-            `ScoRNNCell`, and Keras layer arguments.
+            `stateful`, `unroll`, `zero_output_for_mask` (see `FusedRNN`),
+            every argument of `ScoRNNCell`, and Keras layer arguments.
 
     Example:
         >>> import keras, tf_nnrnn
