@@ -240,3 +240,21 @@ def test_triangular_mask_shapes():
 def test_bad_expm_gradient_name():
     with pytest.raises(ValueError, match="`gradient`"):
         par.expm(tf.zeros((2, 2)), gradient="taylor")
+
+
+@pytest.mark.parametrize("n", [2, 5, 16, 129])
+def test_random_orthogonal_log_matches_scipy_logm(n):
+    """The core's NumPy logarithm of an orthogonal matrix (no SciPy in the
+    core) equals `scipy.linalg.logm` and exponentiates back."""
+    from tf_nnrnn.initializers import _log_orthogonal
+
+    g = np.random.default_rng(n).normal(size=(n, n))
+    q, r = np.linalg.qr(g)
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    reference = np.real(scipy_linalg.logm(q))
+    reference = 0.5 * (reference - reference.T)
+    ours = _log_orthogonal(q)
+    np.testing.assert_allclose(ours, reference, atol=1e-10)
+    np.testing.assert_allclose(scipy_linalg.expm(ours), q, atol=1e-10)

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 
 from tf_nnrnn.parametrizations import triangular_mask
-from tf_nnrnn.validation import check_float, check_int
+from tf_nnrnn.validation import check_bool, check_float, check_int
 
 __all__ = ["StrictlyLowerTriangular", "ClipRange", "SpectralRadiusBound"]
 
@@ -37,12 +37,7 @@ class StrictlyLowerTriangular(keras.constraints.Constraint):
     """
 
     def __init__(self, block: bool = True):
-        if not isinstance(block, bool):
-            raise TypeError(
-                "Received an invalid value for argument `block`, expected a "
-                f"bool, got {block!r}."
-            )
-        self.block = block
+        self.block = check_bool("block", block)
 
     def __call__(self, w):
         shape = tuple(w.shape)

@@ -12,7 +12,7 @@ Example:
     >>> check_int("units", 0)
     Traceback (most recent call last):
     ...
-    ValueError: Received an invalid value for argument `units`, expected an integer >= 1, got 0.
+    ValueError: Received an invalid value for argument `units`, expected a positive integer, got 0.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_rate",
+    "check_units",
 ]
 
 
@@ -105,6 +106,8 @@ def check_int(
         expected = f"an integer in [{minimum}, {maximum}]"
     elif maximum is not None:
         expected = f"an integer <= {maximum}"
+    elif minimum == 1:
+        expected = "a positive integer"
     elif minimum is not None:
         expected = f"an integer >= {minimum}"
     else:
@@ -161,6 +164,21 @@ def check_float(
     if not ok:
         raise invalid(name, expected, value, error or ValueError)
     return float(value)
+
+
+def check_units(units: Any, even: bool = False) -> int:
+    """`units`: a positive integer (even when `even`), else a ValueError.
+
+    Example:
+        >>> check_units(8, even=True)
+        8
+    """
+    units = check_int("units", units, 1, error=ValueError)
+    if even and units % 2:
+        raise invalid(
+            "units", "an even positive integer (Λ is made of 2×2 blocks)", units
+        )
+    return units
 
 
 def check_rate(name: str, value: Any) -> float:

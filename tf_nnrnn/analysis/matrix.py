@@ -13,6 +13,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from tf_nnrnn.validation import check_float, check_int
+
 
 def _invalid(name: str, expected: str, got: Any) -> ValueError:
     return ValueError(
@@ -107,54 +109,23 @@ def as_vector(vector: Any, n: int, name: str = "v") -> np.ndarray:
 
 
 def positive_float(value: Any, name: str) -> float:
-    """Returns `float(value)` after checking it is finite and > 0.
-
-    Args:
-        value: the number to check.
-        name: the argument name used in error messages.
-
-    Returns:
-        The value as a Python float.
+    """`value` as a finite float > 0 (`tf_nnrnn.validation.check_float`).
 
     Example:
         >>> positive_float(0.5, "noise")
         0.5
     """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"positive number, got {value!r}."
-        ) from None
-    if not np.isfinite(number) or number <= 0:
-        raise _invalid(name, "a positive finite number", repr(value))
-    return number
+    return check_float(name, value, 0.0)
 
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Returns `value` after checking it is an integer >= `minimum`.
-
-    Args:
-        value: the number to check.
-        name: the argument name used in error messages.
-        minimum: the smallest accepted value.
-
-    Returns:
-        The value as a Python int.
+    """`value` as an int >= `minimum` (`tf_nnrnn.validation.check_int`).
 
     Example:
         >>> positive_int(10, "steps")
         10
     """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"Received an invalid value for argument `{name}`, expected an "
-            f"integer >= {minimum}, got {value!r}."
-        )
-    if value < minimum:
-        raise _invalid(name, f"an integer >= {minimum}", repr(value))
-    return int(value)
+    return check_int(name, value, minimum)
 
 
 def _recurrent_layers(model: keras.Model) -> list[keras.layers.RNN]:

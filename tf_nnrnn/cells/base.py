@@ -33,55 +33,14 @@ from tf_nnrnn._keras_private import (
 )
 from tf_nnrnn.activations import modrelu
 from tf_nnrnn.cells.matrix_cache import MatrixCache, cached_matrix
-from tf_nnrnn.parametrizations import EXPM_GRADIENTS
+from tf_nnrnn.validation import check_bool, check_rate, check_units
 
 __all__ = [
     "RecurrentMatrixCell",
     "DropoutRNNCell",
     "check_units",
     "check_rate",
-    "check_expm_gradient",
 ]
-
-
-def check_units(units, even: bool = False) -> int:
-    """Validate `units`: a positive integer (even when `even`)."""
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-        raise ValueError(
-            "Received an invalid value for argument `units`, expected a "
-            f"positive integer, got {units!r}."
-        )
-    if even and units % 2:
-        raise ValueError(
-            "Received an invalid value for argument `units`, expected an "
-            f"even positive integer (Λ is made of 2×2 blocks), got {units}."
-        )
-    return units
-
-
-def check_expm_gradient(value) -> str:
-    """Validate `expm_gradient`: one of `parametrizations.EXPM_GRADIENTS`."""
-    if value not in EXPM_GRADIENTS:
-        raise ValueError(
-            "Received an invalid value for argument `expm_gradient`, "
-            f"expected one of {list(EXPM_GRADIENTS)}, got {value!r}."
-        )
-    return value
-
-
-def check_rate(name, value) -> float:
-    """Validate a dropout rate: a float in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"float in [0, 1), got {value!r}."
-        )
-    if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"float in [0, 1), got {value}."
-        )
-    return float(value)
 
 
 @tf.custom_gradient
@@ -188,13 +147,9 @@ class RecurrentMatrixCell(
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = self.units
         self.output_size = self.units
-        if not isinstance(cache_recurrent_matrix, bool):
-            raise TypeError(
-                "Received an invalid value for argument "
-                "`cache_recurrent_matrix`, expected True or False, got "
-                f"{cache_recurrent_matrix!r}."
-            )
-        self.cache_recurrent_matrix = cache_recurrent_matrix
+        self.cache_recurrent_matrix = check_bool(
+            "cache_recurrent_matrix", cache_recurrent_matrix
+        )
         self._recurrent_matrix_cache = None
         self._step_tensors = None
         self._matrix_cache = None

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import keras
 
-from tf_nnrnn import initializers as skew_initializers
-from tf_nnrnn.cells.base import RecurrentMatrixCell, check_expm_gradient
-from tf_nnrnn.parametrizations import expm, skew
+from tf_nnrnn.cells.skew_cell import ExpmCell
 
 __all__ = ["ExpRNNCell"]
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
-class ExpRNNCell(RecurrentMatrixCell):
+class ExpRNNCell(ExpmCell):
     """Orthogonal RNN cell through the exponential map (expRNN).
 
     Papers' column convention: `V = expm(A) ∈ SO(n)`, `A = skew(X)`,
@@ -51,27 +49,19 @@ class ExpRNNCell(RecurrentMatrixCell):
         expm_gradient: str = "pade",
         **kwargs,
     ):
-        super().__init__(units, kernel_initializer=kernel_initializer, **kwargs)
-        self.expm_gradient = check_expm_gradient(expm_gradient)
-        self.skew_initializer = skew_initializers.get(skew_initializer)
+        super().__init__(
+            units,
+            skew_initializer=skew_initializer,
+            kernel_initializer=kernel_initializer,
+            expm_gradient=expm_gradient,
+            **kwargs,
+        )
 
     def build_recurrent(self):
-        n = self.units
-        self.skew_kernel = self.add_parametrization_weight(
-            "skew_kernel", (n, n), self.skew_initializer
-        )
+        self.add_skew_kernel()
 
     parametrization_names = ("skew_kernel",)
 
     def matrix_from(self, skew_kernel):
         # W = Vᵀ = expm(A)ᵀ = expm(−A): no transpose needed.
-        return expm(-skew(skew_kernel), gradient=self.expm_gradient)
-
-    def get_config(self):
-        config = {
-            "skew_initializer": keras.initializers.serialize(
-                self.skew_initializer
-            ),
-            "expm_gradient": self.expm_gradient,
-        }
-        return {**super().get_config(), **config}
+        return self.expm_skew(skew_kernel, sign=-1.0)

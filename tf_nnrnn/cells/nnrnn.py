@@ -7,16 +7,14 @@ import math
 import keras
 import tensorflow as tf
 
-from tf_nnrnn import initializers as skew_initializers
-from tf_nnrnn.cells.base import RecurrentMatrixCell, check_expm_gradient
+from tf_nnrnn.cells.skew_cell import ExpmCell
 from tf_nnrnn.constraints import StrictlyLowerTriangular
 from tf_nnrnn.parametrizations import (
-    expm,
     nnrnn_matrix,
     rotation_blocks,
-    skew,
     triangular_mask,
 )
+from tf_nnrnn.validation import check_choice
 
 __all__ = ["NNRNNCell"]
 
@@ -24,7 +22,7 @@ _MASKS = ("block", "strict")
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
-class NNRNNCell(RecurrentMatrixCell):
+class NNRNNCell(ExpmCell):
     """Non-normal RNN cell: `V = P (Λ + T) Pᵀ` (Kerg et al., 2019).
 
     Papers' column convention: `h_t = modReLU(V h_{t-1} + U x_t)` with
@@ -91,18 +89,15 @@ class NNRNNCell(RecurrentMatrixCell):
     ):
         super().__init__(
             units,
+            skew_initializer=skew_initializer,
             kernel_initializer=kernel_initializer,
+            expm_gradient=expm_gradient,
             even_units=True,
             **kwargs,
         )
-        if triangular_mask not in _MASKS:
-            raise ValueError(
-                "Received an invalid value for argument `triangular_mask`, "
-                f"expected one of {list(_MASKS)}, got {triangular_mask!r}."
-            )
-        self.triangular_mask = triangular_mask
-        self.expm_gradient = check_expm_gradient(expm_gradient)
-        self.skew_initializer = skew_initializers.get(skew_initializer)
+        self.triangular_mask = check_choice(
+            "triangular_mask", triangular_mask, _MASKS
+        )
         if theta_initializer == "default":
             theta_initializer = keras.initializers.RandomUniform(
                 0.0, 2.0 * math.pi
@@ -127,9 +122,7 @@ class NNRNNCell(RecurrentMatrixCell):
 
     def build_recurrent(self):
         n = self.units
-        self.skew_kernel = self.add_parametrization_weight(
-            "skew_kernel", (n, n), self.skew_initializer
-        )
+        self.add_skew_kernel()
         self.theta = self.add_parametrization_weight(
             "theta", (n // 2,), self.theta_initializer
         )
@@ -153,10 +146,7 @@ class NNRNNCell(RecurrentMatrixCell):
 
     def schur_parts(self):
         """`(P, Θ)` with `V = P Θ Pᵀ`, float32, column convention."""
-        p = expm(
-            skew(tf.convert_to_tensor(self.skew_kernel)),
-            gradient=self.expm_gradient,
-        )
+        p = self.expm_skew(tf.convert_to_tensor(self.skew_kernel))
         t = tf.convert_to_tensor(self.triangular_kernel) * self._mask
         theta_mat = rotation_blocks(
             tf.convert_to_tensor(self.gamma), tf.convert_to_tensor(self.theta)
@@ -186,7 +176,6 @@ class NNRNNCell(RecurrentMatrixCell):
         ser_r = keras.regularizers.serialize
         ser_c = keras.constraints.serialize
         config = {
-            "skew_initializer": ser_i(self.skew_initializer),
             "theta_initializer": ser_i(self.theta_initializer),
             "gamma_initializer": ser_i(self.gamma_initializer),
             "triangular_initializer": ser_i(self.triangular_initializer),
@@ -195,6 +184,5 @@ class NNRNNCell(RecurrentMatrixCell):
             "triangular_regularizer": ser_r(self.triangular_regularizer),
             "triangular_constraint": ser_c(self.triangular_constraint),
             "triangular_mask": self.triangular_mask,
-            "expm_gradient": self.expm_gradient,
         }
         return {**super().get_config(), **config}

@@ -9,42 +9,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tf_nnrnn.cells.base import DropoutRNNCell, check_rate
+from tf_nnrnn._keras_private import DropoutRNNCell
 from tf_nnrnn.cells.nru_memory import _factorised_update, _generic_update
+from tf_nnrnn.validation import check_bool, check_float, check_int, check_rate
 
 __all__ = ["NRUCell"]
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"positive integer, got {value!r}."
-        )
-    return value
-
-
-def _check_positive_float(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"positive finite number, got {value!r}."
-        )
-    return float(value)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"bool, got {value!r}."
-        )
-    return value
 
 
 def _get_initializer(identifier: Any) -> keras.initializers.Initializer:
@@ -171,9 +140,11 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.units = _check_positive_int("units", units)
-        self.memory_size = _check_positive_int("memory_size", memory_size)
-        self.num_heads = _check_positive_int("num_heads", num_heads)
+        self.units = check_int("units", units, 1, error=ValueError)
+        self.memory_size = check_int(
+            "memory_size", memory_size, 1, error=ValueError
+        )
+        self.num_heads = check_int("num_heads", num_heads, 1, error=ValueError)
         side = math.isqrt(num_heads * memory_size)
         if side * side != num_heads * memory_size:
             near = " or ".join(
@@ -190,16 +161,16 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
                 f"nearest accepted memory_size is {near}."
             )
         self.direction_size = side
-        self.use_layer_norm = _check_bool("use_layer_norm", use_layer_norm)
-        self.memory_relu = _check_bool("memory_relu", memory_relu)
+        self.use_layer_norm = check_bool("use_layer_norm", use_layer_norm)
+        self.memory_relu = check_bool("memory_relu", memory_relu)
         self._factorised = (
             keras.backend.backend() == "tensorflow"
             and not memory_relu
             and side % num_heads == 0
         )
-        self.epsilon = _check_positive_float("epsilon", epsilon)
-        self.layer_norm_epsilon = _check_positive_float(
-            "layer_norm_epsilon", layer_norm_epsilon
+        self.epsilon = check_float("epsilon", epsilon, 0.0, error=ValueError)
+        self.layer_norm_epsilon = check_float(
+            "layer_norm_epsilon", layer_norm_epsilon, 0.0, error=ValueError
         )
         self.kernel_initializer = _get_initializer(kernel_initializer)
         self.memory_initializer = _get_initializer(memory_initializer)

@@ -6,15 +6,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_nnrnn import initializers as skew_initializers
-from tf_nnrnn.cells.base import RecurrentMatrixCell
+from tf_nnrnn.cells.skew_cell import SkewCell
 from tf_nnrnn.parametrizations import cayley, skew
+from tf_nnrnn.validation import check_int
 
 __all__ = ["ScoRNNCell"]
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")
-class ScoRNNCell(RecurrentMatrixCell):
+class ScoRNNCell(SkewCell):
     """Orthogonal RNN cell through the scaled Cayley transform (scoRNN).
 
     Papers' column convention: `V = (I + A)⁻¹ (I − A) D`, `A = skew(X)`,
@@ -59,24 +59,16 @@ class ScoRNNCell(RecurrentMatrixCell):
             kernel_initializer = keras.initializers.RandomUniform(-0.01, 0.01)
         super().__init__(
             units,
+            skew_initializer=skew_initializer,
             kernel_initializer=kernel_initializer,
             modrelu_bias_initializer=modrelu_bias_initializer,
             **kwargs,
         )
         if num_negative_ones is None:
             num_negative_ones = self.units // 2
-        if (
-            isinstance(num_negative_ones, bool)
-            or not isinstance(num_negative_ones, (int, np.integer))
-            or not 0 <= num_negative_ones <= self.units
-        ):
-            raise ValueError(
-                "Received an invalid value for argument `num_negative_ones`, "
-                f"expected an integer in [0, units={self.units}], got "
-                f"{num_negative_ones!r}."
-            )
-        self.num_negative_ones = int(num_negative_ones)
-        self.skew_initializer = skew_initializers.get(skew_initializer)
+        self.num_negative_ones = check_int(
+            "num_negative_ones", num_negative_ones, 0, self.units, ValueError
+        )
 
     def scaling_diagonal(self) -> np.ndarray:
         """The fixed diagonal of `D`: `n − ρ` ones, then ρ minus ones."""
@@ -86,10 +78,7 @@ class ScoRNNCell(RecurrentMatrixCell):
         )
 
     def build_recurrent(self):
-        n = self.units
-        self.skew_kernel = self.add_parametrization_weight(
-            "skew_kernel", (n, n), self.skew_initializer
-        )
+        self.add_skew_kernel()
         self._d = self.scaling_diagonal()
 
     parametrization_names = ("skew_kernel",)
@@ -98,10 +87,5 @@ class ScoRNNCell(RecurrentMatrixCell):
         return tf.linalg.matrix_transpose(cayley(skew(skew_kernel), self._d))
 
     def get_config(self):
-        config = {
-            "num_negative_ones": self.num_negative_ones,
-            "skew_initializer": keras.initializers.serialize(
-                self.skew_initializer
-            ),
-        }
+        config = {"num_negative_ones": self.num_negative_ones}
         return {**super().get_config(), **config}

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import importlib
 
+from tf_nnrnn._aliases import MOVED
+
 __all__ = [
     "Variant",
     "run_grid",
@@ -29,18 +31,7 @@ __all__ = [
     "markdown_table",
 ]
 
-_SUBMODULES = (
-    "callbacks",
-    "cli",
-    "evaluation",
-    "grids",
-    "models",
-    "presets",
-    "results",
-    "tasks",
-    "training",
-    "tuning",
-)
+_SUBMODULES = (*MOVED, "grids")
 
 
 def __getattr__(name: str):

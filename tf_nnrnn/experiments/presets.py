@@ -22,10 +22,11 @@ they are routed to the two learning rates, like PyTorch's `clip_grad_norm_`
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from typing import Any
 
 from tf_nnrnn.cells.registry import orthogonal_cells
+from tf_nnrnn.validation import check_int, invalid, is_number
 
 __all__ = ["Settings", "SettingError", "QUICK", "PAPER", "resolve"]
 
@@ -44,11 +45,7 @@ class SettingError(ValueError):
 
 
 def _bad(name: str, expected: str, value: Any) -> SettingError:
-    return SettingError(
-        name,
-        f"Received an invalid value for argument `{name}`, expected "
-        f"{expected}, got {value!r}.",
-    )
+    return invalid(name, expected, value, functools.partial(SettingError, name))
 
 
 @dataclasses.dataclass
@@ -181,16 +178,11 @@ class Settings:
 
 
 def _is_number(value, low: float, closed: bool = False) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if not math.isfinite(value):
-        return False
-    return value >= low if closed else value > low
+    return is_number(value) and (value >= low if closed else value > low)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _bad(name, f"an integer >= {minimum}", value)
+    check_int(name, value, minimum, error=functools.partial(SettingError, name))
 
 
 #: Quick defaults: each finishes in a few minutes on a 2-core CPU.

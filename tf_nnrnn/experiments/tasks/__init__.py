@@ -14,11 +14,13 @@ not pay for importing `tensorflow_datasets`.
 
 from __future__ import annotations
 
+import functools
 import importlib
-import math
 from typing import Any
 
 import tensorflow as tf
+
+from tf_nnrnn import validation
 
 __all__ = ["TASK_NAMES", "get_task", "task_class"]
 
@@ -63,37 +65,12 @@ def get_task(name: str, **kwargs: Any):
 # Shared helpers of the task modules (not part of the public API).
 
 
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """`value` as an int >= `minimum`, else a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected an "
-            f"integer >= {minimum}, got {value!r}."
-        )
-    return int(value)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"bool, got {value!r}."
-        )
-    return value
-
-
-def check_fraction(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0 < value <= 1
-    ):
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"number in (0, 1], got {value!r}."
-        )
-    return float(value)
+#: Argument checks of the task classes (tf_nnrnn.validation, ValueError).
+check_int = functools.partial(validation.check_int, error=ValueError)
+check_bool = validation.check_bool
+check_fraction = functools.partial(
+    validation.check_float, low=0.0, high=1.0, error=ValueError
+)
 
 
 def example_seed(seed: Any, stream: int, index: Any) -> tf.Tensor:

@@ -19,6 +19,7 @@ from tf_nnrnn import initializers
 from tf_nnrnn._keras_private import keras_tuner_hyperparameter_classes
 from tf_nnrnn.cells.registry import cell_names, get_cell, orthogonal_cells
 from tf_nnrnn.experiments.presets import SettingError
+from tf_nnrnn.validation import invalid, is_number
 
 #: The task's objective: (name, direction).
 OBJECTIVES = {
@@ -36,19 +37,9 @@ _LOG_NAMES = ("lr", "lr_orth", "delta", "t_decay")
 _SKEW_CHOICES = ["cayley", "henaff", "random_orthogonal"]
 
 
-def _bad(name: str, expected: str, value: Any) -> ValueError:
-    return ValueError(
-        f"Received an invalid value for argument `{name}`, expected "
-        f"{expected}, got {value!r}."
-    )
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+# One message format for every argument error (tf_nnrnn.validation).
+_bad = invalid
+_is_number = is_number
 
 
 class SearchSpaceMixin:

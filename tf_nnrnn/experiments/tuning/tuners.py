@@ -11,6 +11,7 @@ import keras_tuner as kt
 from tf_nnrnn.experiments.results import atomic_write_json
 from tf_nnrnn.experiments.tuning.hypermodel import RNNHyperModel
 from tf_nnrnn.experiments.tuning.space import TUNERS, _bad
+from tf_nnrnn.validation import check_int
 
 __all__ = ["make_tuner", "search_role", "SEARCH_CONFIG"]
 
@@ -94,8 +95,7 @@ def make_tuner(
         ("factor", factor, 2),
         ("max_epochs", 1 if max_epochs is None else max_epochs, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise _bad(name, f"an integer >= {low}", value)
+        check_int(name, value, low, error=ValueError)
     project_name = project_name or f"{hypermodel.task}_{hypermodel.cell}"
     role = search_role()
     config = _search_config(hypermodel, tuner, max_epochs, factor)
