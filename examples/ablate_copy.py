@@ -21,10 +21,6 @@ The report's setting (T = 200, N = 128 vs 256)::
 import os
 import sys
 
-# examples/copy.py is named like the standard library's `copy`: keep this
-# folder off the import path so that `import copy` finds the real module.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 
 import argparse  # noqa: E402

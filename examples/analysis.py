@@ -29,13 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
-
-# examples/copy.py is named like the standard library's `copy`: keep this
-# folder off the import path so that `import copy` finds the real one.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

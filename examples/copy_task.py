@@ -6,11 +6,12 @@ loss is averaged over all T + 20 steps; a memoryless strategy scores
 
 Quick run (a few minutes on a 2-core CPU)::
 
-    python examples/copy.py
+    python examples/copy_task.py
 
 The paper's setting (T = 200, one-hot, batch 10, 1500 updates)::
 
-    python examples/copy.py --preset paper --cell nnrnn --out runs/copy_nnrnn
+    python examples/copy_task.py --preset paper --cell nnrnn \
+        --out runs/copy_nnrnn
 
 Interrupted runs resume when the same command is run again.
 """
@@ -18,10 +19,6 @@ Interrupted runs resume when the same command is run again.
 import os
 import sys
 
-# This file is named like the standard library's `copy`: keep its folder off
-# the import path so that `import copy` (used by Keras) finds the real one.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 
 from tf_nnrnn.experiments import cli  # noqa: E402

@@ -17,10 +17,6 @@ The paper's setting for nnRNN (N = 512, 100 epochs, batch 100)::
 import os
 import sys
 
-# examples/copy.py is named like the standard library's `copy`: keep this
-# folder off the import path so that `import copy` finds the real module.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 
 from tf_nnrnn.experiments import cli  # noqa: E402

@@ -43,19 +43,13 @@ The chief prints the summary and writes the files; a worker killed
 mid-trial and restarted with its ID resumes its trial.
 """
 
-import os
-import sys
-
-# `examples/copy.py` is named like the standard library's `copy`: keep this
-# folder off the import path (before anything imports `copy`).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
+import os
 import re  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 
 from tf_nnrnn.experiments import cli  # noqa: E402

@@ -13,6 +13,8 @@ import keras
 import pytest
 import tensorflow_datasets as tfds
 
+from tf_nnrnn.experiments.cli import SCRIPTS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 FILES = {"config.json", "metrics.csv", "result.json", "learning_curve.png"}
@@ -62,7 +64,8 @@ METRIC = {
 
 def load(name):
     spec = importlib.util.spec_from_file_location(
-        f"tf_nnrnn_example_{name}", os.path.join(EXAMPLES, f"{name}.py")
+        f"tf_nnrnn_example_{name}",
+        os.path.join(EXAMPLES, SCRIPTS.get(name, f"{name}.py")),
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -270,7 +273,7 @@ def test_killed_script_resumes_when_rerun(tmp_path):
     out = str(tmp_path / "killed")
     cmd = [
         sys.executable,
-        os.path.join(EXAMPLES, "copy.py"),
+        os.path.join(EXAMPLES, "copy_task.py"),
         "--time-lag",
         "20",
         "--units",

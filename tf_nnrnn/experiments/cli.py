@@ -200,6 +200,16 @@ def add_task_flags(parser: argparse.ArgumentParser, task: str) -> None:
         )
 
 
+#: The example script of each task (`examples/`); the copy task's is not
+#: `copy.py`, which would shadow the standard library's `copy` module.
+SCRIPTS = {
+    "copy": "copy_task.py",
+    "adding": "adding.py",
+    "psmnist": "psmnist.py",
+    "ptb": "ptb.py",
+}
+
+
 def build_parser(
     task: str,
     description: str | None = None,
@@ -211,7 +221,8 @@ def build_parser(
     Args:
         task: the task whose shape flags to add.
         description: the help text.
-        prog: the program name in messages (default `<task>.py`).
+        prog: the program name in messages (default: the task's script
+            in `examples/`, `SCRIPTS`).
         cell_flag: add `--cell` (grids of runs add their own flags).
 
     Example:
@@ -219,7 +230,7 @@ def build_parser(
         5
     """
     parser = _Parser(
-        prog=prog or f"{task}.py",
+        prog=prog or SCRIPTS.get(task, f"{task}.py"),
         description=description or _TASK_HELP.get(task, task),
     )
     add_common_flags(parser, cell_flag)
@@ -274,7 +285,7 @@ def main(
 
     Example:
         >>> main("copy", ["--time-lag", "0"])  # doctest: +SKIP
-        copy.py: error: argument --time-lag: ... got 0.
+        copy_task.py: error: argument --time-lag: ... got 0.
     """
     parser = build_parser(task, description)
     args, settings = parse_settings(parser, task, argv)
