@@ -337,17 +337,19 @@ def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
 
 
 def cayley(a: tf.Tensor, d: tf.Tensor | None = None) -> tf.Tensor:
-    """Scaled Cayley transform `W = (I + A)⁻¹ (I − A) D` (scoRNN).
+    """Scaled Cayley transform `V = (I + A)⁻¹ (I − A) D` (scoRNN).
 
     For skew `A`, `(I + A)⁻¹ (I − A)` is orthogonal without eigenvalue −1;
-    the fixed ±1 diagonal `D` lets `W` reach it.
+    the fixed ±1 diagonal `D` lets `V` reach it. This is the papers'
+    column-convention matrix; `ScoRNNCell.recurrent_matrix()` returns its
+    transpose `W = Vᵀ` (Keras' row convention).
 
     Args:
         a: skew-symmetric matrix `(..., n, n)`.
         d: optional vector `(n,)` of ±1 (the diagonal of `D`).
 
     Returns:
-        The orthogonal matrix `W`.
+        The orthogonal matrix `V`.
 
     Example:
         >>> d = tf.constant([1.0, 1.0, 1.0, -1.0])
