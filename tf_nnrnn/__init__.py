@@ -14,6 +14,8 @@ Example:
     ...     keras.layers.RNN(tf_nnrnn.NNRNNCell(128)),
     ...     keras.layers.Dense(1),
     ... ])
+    >>> model.output_shape
+    (None, 1)
 """
 
 import importlib as _importlib

@@ -71,8 +71,10 @@ class Henaff(_SkewInitializer):
 
     Example:
         >>> x = Henaff(seed=1)((4, 4))
-        >>> x.shape
+        >>> tuple(x.shape)
         (4, 4)
+        >>> (keras.ops.convert_to_numpy(x) != 0).astype(int).tolist()
+        [[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
     """
 
     def __call__(self, shape, dtype=None):
@@ -139,9 +141,15 @@ class RandomOrthogonalSkew(_SkewInitializer):
         seed: optional integer seed.
 
     Example:
+        >>> from tf_nnrnn.parametrizations import expm, skew
         >>> x = RandomOrthogonalSkew(seed=1)((4, 4))
-        >>> x.shape
+        >>> tuple(x.shape)
         (4, 4)
+        >>> q = expm(skew(x)).numpy()  # in SO(4)
+        >>> bool(np.allclose(q @ q.T, np.eye(4), atol=1e-5))
+        True
+        >>> round(float(np.linalg.det(q)), 4)
+        1.0
     """
 
     def __call__(self, shape, dtype=None):

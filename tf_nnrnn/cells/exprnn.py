@@ -35,10 +35,17 @@ class ExpRNNCell(ExpmCell):
         inputs: `(batch, features)`; states: `[(batch, units)]`.
 
     Example:
-        >>> import keras, tf_nnrnn
+        >>> import keras, numpy as np, tf_nnrnn
         >>> layer = keras.layers.RNN(tf_nnrnn.ExpRNNCell(8))
-        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
         (2, 8)
+
+        `recurrent_matrix()` is `W = Vᵀ`, `V = expm(skew(X))`:
+
+        >>> cell = layer.cell
+        >>> v = tf_nnrnn.expm(tf_nnrnn.skew(cell.skew_kernel)).numpy()
+        >>> bool(np.allclose(cell.recurrent_matrix(), v.T, atol=1e-5))
+        True
     """
 
     def __init__(

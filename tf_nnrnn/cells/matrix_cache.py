@@ -42,11 +42,22 @@ class MatrixCache(tf.Module):
         dtype: dtype of `W` (the parameters' dtype).
 
     Example:
+        `compute` receives the list of parameters; a second call with the
+        same parameters reads the stored `W`, a changed one recomputes it:
+
         >>> v = tf.Variable(tf.eye(2))
         >>> cache = MatrixCache([v], (2, 2), tf.float32)
-        >>> w = cached_matrix(cache, [v], lambda p: 2.0 * p)
-        >>> float(w[0, 0])
+        >>> calls = []
+        >>> def compute(params):
+        ...     calls.append(1)
+        ...     return 2.0 * params[0]
+        >>> float(cached_matrix(cache, [v], compute)[0, 0])
         2.0
+        >>> float(cached_matrix(cache, [v], compute)[0, 0]), len(calls)
+        (2.0, 1)
+        >>> _ = v.assign(3.0 * tf.eye(2))
+        >>> float(cached_matrix(cache, [v], compute)[0, 0]), len(calls)
+        (6.0, 2)
     """
 
     def __init__(self, params, matrix_shape, dtype, name="matrix_cache"):

@@ -67,7 +67,7 @@ class NNRNNCell(ExpmCell):
     Example:
         >>> import keras, tf_nnrnn
         >>> layer = keras.layers.RNN(tf_nnrnn.NNRNNCell(8))
-        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
         (2, 8)
     """
 

@@ -40,10 +40,20 @@ class ScoRNNCell(SkewCell):
         inputs: `(batch, features)`; states: `[(batch, units)]`.
 
     Example:
-        >>> import keras, tf_nnrnn
+        >>> import keras, numpy as np, tf_nnrnn
         >>> layer = keras.layers.RNN(tf_nnrnn.ScoRNNCell(8, 2))
-        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
         (2, 8)
+
+        `recurrent_matrix()` is `W = Vᵀ`, `V = (I + A)⁻¹ (I − A) D`:
+
+        >>> cell = layer.cell
+        >>> x = keras.ops.convert_to_numpy(cell.skew_kernel)
+        >>> a = np.triu(x, 1) - np.triu(x, 1).T  # skew(X)
+        >>> eye = np.eye(8)
+        >>> v = np.linalg.solve(eye + a, eye - a) * cell.scaling_diagonal()
+        >>> bool(np.allclose(cell.recurrent_matrix(), v.T, atol=1e-5))
+        True
     """
 
     def __init__(

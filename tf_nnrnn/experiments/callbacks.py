@@ -165,8 +165,19 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 class ResetRNNState(keras.callbacks.Callback):
     """Zero every stateful RNN layer's state at each pass's start.
 
+    In `model.fit(segments, callbacks=[ResetRNNState()])`, Keras calls it
+    at every epoch's start, and at every evaluation and prediction.
+
     Example:
-        >>> model.fit(segments, callbacks=[ResetRNNState()])  # doctest: +SKIP
+        >>> import numpy as np
+        >>> rnn = keras.layers.SimpleRNN(2, stateful=True)
+        >>> model = keras.Sequential([keras.Input(batch_shape=(1, 3, 1)), rnn])
+        >>> _ = model(np.ones((1, 3, 1)))  # the state moves on
+        >>> callback = ResetRNNState()
+        >>> callback.set_model(model)
+        >>> callback.on_epoch_begin(0)
+        >>> keras.ops.convert_to_numpy(rnn.states[0]).tolist()
+        [[0.0, 0.0]]
     """
 
     def _reset(self):
@@ -238,6 +249,7 @@ class AtomicBackup(keras.callbacks.Callback):
 
     Example:
         >>> import tempfile
+        >>> import numpy as np
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         >>> model.compile("sgd", "mse")
         >>> folder = tempfile.mkdtemp()
@@ -277,7 +289,15 @@ class BestWeights(keras.callbacks.Callback):
         best: the best value seen before (a resumed run), or None.
 
     Example:
-        >>> cb = BestWeights("/tmp/best.weights.h5", "val_loss", "min")
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "best.weights.h5")
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> cb = BestWeights(path, "val_loss", "min")
+        >>> cb.set_model(model)
+        >>> cb.on_epoch_end(0, {"val_loss": 0.5})
+        >>> cb.on_epoch_end(1, {"val_loss": 0.7})  # worse: not written
+        >>> cb.best, os.path.exists(path)
+        (0.5, True)
     """
 
     def __init__(self, path: str, monitor: str, mode: str, best=None):

@@ -283,8 +283,20 @@ def main(
 ) -> int:
     """Parse, run and report one example; returns the exit code.
 
+    A bad setting exits with status 2 and a one-line message on stderr,
+    before anything is built or trained.
+
     Example:
-        >>> main("copy", ["--time-lag", "0"])  # doctest: +SKIP
+        >>> import contextlib, io
+        >>> stderr = io.StringIO()
+        >>> with contextlib.redirect_stderr(stderr):
+        ...     try:
+        ...         main("copy", ["--time-lag", "0"])
+        ...     except SystemExit as exit:
+        ...         status = exit.code
+        >>> status
+        2
+        >>> print(stderr.getvalue(), end="")
         copy_task.py: error: argument --time-lag: ... got 0.
     """
     parser = build_parser(task, description)

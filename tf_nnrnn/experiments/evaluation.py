@@ -141,8 +141,27 @@ class StreamValidation(keras.callbacks.Callback):
         split: the split to score (default `"valid"`).
 
     Example:
-        >>> model.fit(train, callbacks=[StreamValidation(evaluator), csv])
-        ... # doctest: +SKIP
+        In `model.fit(train, callbacks=[StreamValidation(evaluator), csv])`
+        Keras calls it at every epoch's end; here it is called by hand, on
+        the tiny `PTBTask` of `StreamEvaluator`'s example:
+
+        >>> import os, tempfile
+        >>> from tf_nnrnn.experiments.models import build_model
+        >>> from tf_nnrnn.experiments.presets import Settings
+        >>> from tf_nnrnn.experiments.tasks.ptb import PTBTask
+        >>> d = tempfile.mkdtemp()
+        >>> for s in ("train", "valid", "test"):
+        ...     with open(os.path.join(d, f"ptb.char.{s}.txt"), "w") as f:
+        ...         _ = f.write("a b _ c _ a\\n" * 20)
+        >>> task = PTBTask(d, bptt=5, embedding_dim=4)
+        >>> settings = Settings(units=4, batch_size=2, eval_batch_size=10)
+        >>> evaluator = StreamEvaluator.for_task(task, "lstm", settings)
+        >>> callback = StreamValidation(evaluator)
+        >>> callback.set_model(build_model(task, "lstm", settings))
+        >>> logs = {"loss": 1.6}
+        >>> callback.on_epoch_end(0, logs)
+        >>> sorted(logs)
+        ['loss', 'val_accuracy', 'val_bpc', 'val_loss']
     """
 
     def __init__(self, evaluator: StreamEvaluator, split: str = "valid"):

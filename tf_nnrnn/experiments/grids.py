@@ -74,7 +74,7 @@ def run_grid(
         >>> s = Settings(time_lag=3, units=4, steps=2, log_every=1,
         ...              test_size=2, verbose=0)
         >>> records = run_grid("copy", [Variant("lstm", "lstm", s)], [0],
-        ...                    tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        ...                    tempfile.mkdtemp())
         == lstm (cell lstm), seed 0
         >>> rows = summarize("copy", records, last=2)
         >>> rows[0]["label"], len(rows[0]["train_tail_per_seed"])

@@ -43,7 +43,11 @@ def atomic_write_text(path: str, text: str) -> None:
     """Write `text` to `path` atomically.
 
     Example:
-        >>> atomic_write_text("/tmp/tf_nnrnn_example.txt", "hi")
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+        >>> atomic_write_text(path, "hi")
+        >>> open(path).read()
+        'hi'
     """
     _atomic(path, lambda f: f.write(text))
 
@@ -52,7 +56,11 @@ def atomic_write_json(path: str, data: dict) -> None:
     """Write `data` as indented JSON to `path` atomically.
 
     Example:
-        >>> atomic_write_json("/tmp/tf_nnrnn_example.json", {"a": 1})
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "result.json")
+        >>> atomic_write_json(path, {"a": 1})
+        >>> json.load(open(path))
+        {'a': 1}
     """
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     atomic_write_text(path, text)
@@ -84,8 +92,11 @@ def plot_curves(
         log_y: logarithmic y axis.
 
     Example:
-        >>> plot_curves("/tmp/tf_nnrnn_curve.png", {"a": ([1, 2], [1.0, 0.5])},
-        ...             "loss", "example")
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "curve.png")
+        >>> plot_curves(path, {"a": ([1, 2], [1.0, 0.5])}, "loss", "example")
+        >>> os.path.getsize(path) > 0
+        True
     """
     import matplotlib
 
@@ -117,10 +128,14 @@ def plot_learning_curve(path: str, rows: list, task_obj, cell: str) -> None:
     (and validation), with the task's baseline.
 
     Example:
+        >>> import os, tempfile
         >>> from tf_nnrnn.experiments.tasks.copy import CopyTask
         >>> rows = [{"step": 10, "cross_entropy": 1.0},
         ...         {"step": 20, "cross_entropy": 0.5}]
-        >>> plot_learning_curve("/tmp/tf_nnrnn_lc.png", rows, CopyTask(), "x")
+        >>> path = os.path.join(tempfile.mkdtemp(), "learning_curve.png")
+        >>> plot_learning_curve(path, rows, CopyTask(), "x")
+        >>> os.path.exists(path)
+        True
     """
     metric = task_obj.monitor_metric
     steps = [r["step"] for r in rows]

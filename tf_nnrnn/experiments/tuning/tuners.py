@@ -71,9 +71,9 @@ def make_tuner(
             in a row (e.g. diverged ones).
 
     Example:
+        >>> import tempfile
         >>> hm = RNNHyperModel("copy", "nnrnn", units=8)
-        >>> t = make_tuner(hm, "random", 2, "/tmp/tf_nnrnn_tuning_example",
-        ...                overwrite=True)
+        >>> t = make_tuner(hm, "random", 2, tempfile.mkdtemp())
         >>> t.oracle.max_trials
         2
     """
