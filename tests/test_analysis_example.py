@@ -1,11 +1,22 @@
 """Smoke test of examples/analysis.py on tiny settings."""
 
 import importlib.util
+import math
 import os
+from fractions import Fraction
 
 EXAMPLE = os.path.join(
     os.path.dirname(__file__), os.pardir, "examples", "analysis.py"
 )
+
+
+def delay_line_total(a, n=100):
+    """Σ_{k<n} a^{2k} / Σ_{j≤k} a^{2j}: positive terms, float64-exact to
+    ~1e-15 relative (a = 1: the harmonic number H_n)."""
+    powers = [a ** (2 * k) for k in range(n)]
+    return math.fsum(
+        p / math.fsum(powers[: k + 1]) for k, p in enumerate(powers)
+    )
 
 
 def load_example():
@@ -28,8 +39,22 @@ def test_quick_run_writes_figures_and_tables(tmp_path):
         "transients.png",
     ]
     text = open(path, encoding="utf-8").read()
-    # The supplement's table next to ours, e.g. (α, β, d) = (1, 0, 0).
-    assert "| 1.0 | 0.0 | 0.0 | 5.1874 | 5.1874 | 5.19 |" in text
+    # The β = d = 0 rows are delay lines (N = 100, v = e_1, ε = 1) with
+    # J(k) = a^{2k} / Σ_{j≤k} a^{2j} for k < 100 and 0 after (math.md),
+    # a = α or √α by convention. At α = 1 both are J(k) = 1/(k + 1): the
+    # total is the harmonic number H_100 = 5.18738. The last columns are
+    # the supplement's printed value (Table 6) and our gap to it.
+    supplement = {0.95: 3.03, 1.0: 5.19, 1.05: 12.1}
+    for alpha, published in supplement.items():
+        ours, root = delay_line_total(alpha), delay_line_total(alpha**0.5)
+        gap = 100 * (ours / published - 1)
+        row = (
+            f"| {alpha} | 0.0 | 0.0 | {ours:.4f} | {root:.4f} | "
+            f"{published} | {gap:+.2f} % |"
+        )
+        assert row in text, row
+    harmonic = float(sum(Fraction(1, k) for k in range(1, 101)))
+    assert f"| 1.0 | 0.0 | 0.0 | {harmonic:.4f} | {harmonic:.4f} |" in text
     for model in ("RNN-orth", "nnRNN"):
         assert f"| {model} | before |" in text
         assert f"| {model} | after |" in text

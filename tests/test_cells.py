@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import tf_nnrnn
+from tests import oracle
 from tests.helpers import assert_config_roundtrip, assert_saved_model_identical
 from tf_nnrnn.parametrizations import orthogonality_error
 
@@ -135,6 +136,9 @@ def test_nnrnn_initial_matrix_is_orthogonal():
 
 
 def _train_steps(cell, steps, lr_orth, seed=0):
+    """RMSprop (lr 1e-2, `lr_orth` for `skew_kernel`), batch 8, `steps`
+    updates on noise; returns the upper triangle of `skew_kernel` (its
+    only free entries) before and after."""
     rng = np.random.default_rng(seed)
     model = keras.Sequential(
         [keras.Input((10, 2)), keras.layers.RNN(cell), keras.layers.Dense(1)]
@@ -142,31 +146,80 @@ def _train_steps(cell, steps, lr_orth, seed=0):
     model.compile(
         optimizer=tf_nnrnn.make_optimizer("rmsprop", 1e-2, lr_orth), loss="mse"
     )
+    upper = np.triu_indices(cell.units, 1)
+    before = cell.skew_kernel.numpy()[upper]
     x = rng.normal(size=(8 * steps, 10, 2)).astype("float32")
     y = rng.normal(size=(8 * steps, 1)).astype("float32")
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    return model
+    return before, cell.skew_kernel.numpy()[upper]
+
+
+# How far 200 RMSprop steps move the free entries of `skew_kernel`: the
+# mean |change| over the upper triangle, measured (seeds as here) with the
+# orthogonal learning rate 0.1 and, for contrast, with 1e-2 (what the skew
+# kernel gets if `orthogonal_learning_rate` were ignored and the default
+# learning rate used; make_optimizer's default lr_orth, 1e-4, moves it
+# ~100x less still):
+#              lr_orth = 0.1   lr_orth = 1e-2
+#     nnRNN        0.77            0.071
+#     expRNN       1.09            0.066
+#     scoRNN       0.92            0.092
+# The bounds sit a factor 2 below the first column and 3.8 above the
+# second. (RMSprop moves an entry at most lr / sqrt(1 - rho) = 3.16 lr per
+# step; the upper bound would catch a learning rate ~10x too large.)
+MOVE_BOUNDS = (0.35, 3.0)
+
+
+def _cayley_np(skew_kernel):
+    """`C(A) = (I + A)⁻¹ (I − A)`, `A = skew(X)`, in float64 NumPy."""
+    a = oracle.skew(skew_kernel)
+    eye = np.eye(a.shape[0])
+    return np.linalg.solve(eye + a, eye - a)
 
 
 def test_orthogonality_after_200_large_lr_steps():
+    """200 RMSprop steps with the large orthogonal learning rate 0.1:
+    every cell's recurrent matrix stays exactly on its manifold, the skew
+    kernels moved far (so lr_orth = 0.1, not the default lr, drove them),
+    nnRNN's T kept its mask, and scoRNN's D is still diag(+1 × 11, −1 × 5).
+    """
     nn = tf_nnrnn.NNRNNCell(
         16, gamma_regularizer=tf_nnrnn.GammaRegularizer(0.1)
     )
-    _train_steps(nn, 200, lr_orth=0.1)
-    p, theta_t = nn.schur_parts()
+    before, after = _train_steps(nn, 200, lr_orth=0.1)
+    moves = {"nnrnn": np.abs(after - before).mean()}
+    p, _ = nn.schur_parts()
     assert float(orthogonality_error(p)) <= 1e-5
+    np.testing.assert_allclose(
+        p.numpy(), oracle.exprnn_V(nn.skew_kernel.numpy()), atol=1e-5
+    )
     t = nn.triangular_kernel.numpy()
     assert np.abs(t).max() > 1e-3  # T did train
-    mask = tf_nnrnn.parametrizations.triangular_mask(16, block=True)
+    mask = oracle.nnrnn_mask(16, "block")
     assert np.all(t[mask == 0] == 0.0)
-    # skew_kernel moved a lot: the large orthogonal learning rate was used.
+
     ex = tf_nnrnn.ExpRNNCell(16)
-    _train_steps(ex, 200, lr_orth=0.1)
-    assert float(orthogonality_error(ex.recurrent_matrix())) <= 1e-5
+    before, after = _train_steps(ex, 200, lr_orth=0.1)
+    moves["exprnn"] = np.abs(after - before).mean()
+    w = ex.recurrent_matrix().numpy()
+    assert float(orthogonality_error(w)) <= 1e-5
+    np.testing.assert_allclose(
+        w, oracle.exprnn_V(ex.skew_kernel.numpy()).T, atol=1e-5
+    )
+
     sc = tf_nnrnn.ScoRNNCell(16, 5)
-    _train_steps(sc, 200, lr_orth=0.1)
-    w_dinv = sc.recurrent_matrix().numpy() * sc.scaling_diagonal()[:, None]
-    assert float(orthogonality_error(w_dinv)) <= 1e-5
+    before, after = _train_steps(sc, 200, lr_orth=0.1)
+    moves["scornn"] = np.abs(after - before).mean()
+    w = sc.recurrent_matrix().numpy().astype(np.float64)
+    assert float(orthogonality_error(w)) <= 1e-5
+    # V = Wᵀ = C(A) D with C(A) orthogonal, so D = C(A)ᵀ V, recovered from
+    # the trained weights; W·diag(d) alone is orthogonal for any ±1 d.
+    d = _cayley_np(sc.skew_kernel.numpy()).T @ w.T
+    expected = np.diag([1.0] * 11 + [-1.0] * 5)
+    np.testing.assert_allclose(d, expected, atol=1e-5)
+
+    for name, move in moves.items():
+        assert MOVE_BOUNDS[0] < move < MOVE_BOUNDS[1], (name, moves)
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -199,8 +252,7 @@ def test_jit_training_matches_graph_mode(name):
         np.testing.assert_allclose(a, b, atol=5e-5)
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision(policy):
+def _mixed_model(policy):
     keras.config.set_dtype_policy(policy)
     cell = tf_nnrnn.NNRNNCell(8)
     model = keras.Sequential(
@@ -210,13 +262,83 @@ def test_mixed_precision(policy):
             keras.layers.Dense(1, dtype="float32"),
         ]
     )
-    model.compile(optimizer=tf_nnrnn.make_optimizer("rmsprop"), loss="mse")
-    x = np.random.default_rng(0).normal(size=(16, 6, 2)).astype("float32")
-    hist = model.fit(x, np.ones((16, 1)), epochs=2, verbose=0)
-    assert np.all(np.isfinite(hist.history["loss"]))
+    return model, cell
+
+
+def _loss_and_grads(model, x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((model(x) - y) ** 2)
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None for g in grads)
+    return float(loss), [g.numpy().astype(np.float64) for g in grads]
+
+
+def _sgd(policy):
+    """SGD for both weight groups; under float16 inside Keras' loss scaling,
+    started at 2^6 so that no step is skipped for overflow (the default
+    2^15 skips the first ones, which float32 takes)."""
+    optimizer = tf_nnrnn.make_optimizer("sgd", 0.01, 0.01)
+    if policy == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            optimizer, initial_scale=2.0**6
+        )
+    return optimizer
+
+
+# (outputs, losses and loss curves; gradients) tolerances relative to the
+# largest entry. One rounding is 2^-11 = 4.9e-4 in float16, 2^-8 = 3.9e-3
+# in bfloat16; measured worst (seed 0): float16 outputs 7.8e-4, loss
+# curve 7.0e-4, gradients 5.8e-3 (the Dense bias, a mean of residuals
+# that partly cancel; the cell's own weights <= 2.2e-3); bfloat16 6.8e-3,
+# 5.6e-3 and 5.6e-2 (cell weights <= 3.5e-2).
+MIXED_TOL = {"mixed_float16": (4e-3, 2e-2), "mixed_bfloat16": (3e-2, 0.15)}
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    """Same weights, same data: the mixed-precision model's outputs,
+    gradients and five epochs of SGD (through Keras' loss scaling under
+    float16) match float32's to half precision; the parametrization runs
+    in float32."""
+    rng = np.random.default_rng(0)
+    ref, ref_cell = _mixed_model("float32")
+    perturb(ref_cell, rng)  # γ ≠ 1, T ≠ 0: a non-normal V
+    model, cell = _mixed_model(policy)
+    model.set_weights(ref.get_weights())
     assert cell.skew_kernel.dtype == "float32"
     assert cell.recurrent_matrix().dtype == tf.float32
     assert cell.compute_dtype == policy.split("_")[1]
+    tol, grad_tol = MIXED_TOL[policy]
+    x = rng.normal(size=(16, 6, 2)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+
+    full = ref.layers[0](x).numpy()
+    half = model.layers[0](x)
+    assert half.dtype == policy.split("_")[1]
+    np.testing.assert_allclose(
+        np.asarray(half, np.float32),
+        full,
+        rtol=0,
+        atol=tol * np.abs(full).max(),
+    )
+    loss_full, grads_full = _loss_and_grads(ref, x, y)
+    loss_half, grads_half = _loss_and_grads(model, x, y)
+    assert loss_half == pytest.approx(loss_full, rel=tol)
+    for v, a, b in zip(ref.trainable_variables, grads_half, grads_full):
+        scale = np.abs(b).max()
+        assert scale > 0, v.path
+        np.testing.assert_allclose(
+            a, b, rtol=0, atol=grad_tol * scale, err_msg=v.path
+        )
+
+    histories = []
+    for m, p in ((ref, "float32"), (model, policy)):
+        m.compile(optimizer=_sgd(p), loss="mse")
+        hist = m.fit(x, y, batch_size=8, epochs=5, verbose=0, shuffle=False)
+        histories.append(hist.history["loss"])
+    np.testing.assert_allclose(histories[1], histories[0], rtol=tol)
+    assert histories[0][-1] < 0.5 * histories[0][0]  # it did train
+
     seen = {}
     orig = type(cell).matrix_from
 

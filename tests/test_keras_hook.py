@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import tf_nnrnn
+from tests import oracle
 
 
 def test_private_keras_pieces_exist():
@@ -72,14 +73,69 @@ def test_matrix_computed_once_per_forward_pass(with_initial_state, wrap):
     ), "keras.layers.RNN no longer calls reset_dropout_mask after its loop."
 
 
-def test_gradient_flows_through_cached_matrix():
+def _oracle_loss(weights, x, mask_kind):
+    """`sum(h_T²)` of the nnRNN in float64 (tests/oracle.py)."""
+    v = oracle.nnrnn_V(
+        weights["skew_kernel"],
+        weights["theta"],
+        weights["gamma"],
+        weights["triangular_kernel"],
+        mask_kind,
+    )
+    _, state = oracle.sequence(
+        v, weights["kernel"].T, None, weights["modrelu_bias"], x
+    )
+    return float(np.sum(state**2))
+
+
+def test_gradient_flows_through_cached_matrix(monkeypatch):
+    """A pass that reads `W` from the cache (no `training=True`, weights
+    unchanged since the last pass) gives the exact gradient of every
+    weight: equal to float64 central differences of the oracle's loss."""
     import tensorflow as tf
 
+    rng = np.random.default_rng(0)
     cell = tf_nnrnn.NNRNNCell(4)
     layer = keras.layers.RNN(cell)
-    x = np.random.default_rng(0).normal(size=(2, 6, 3)).astype("float32")
+    x = rng.normal(size=(2, 6, 3)).astype("float32")
     layer(x)
+    for w in cell.weights:  # γ ≠ 1, T ≠ 0, X's lower triangle ≠ 0
+        w.assign(w.numpy() + 0.3 * rng.normal(size=w.shape))
+    layer(x)  # stores W of these weights in the cache
+    calls = []
+    original = tf_nnrnn.NNRNNCell.matrix_from
+
+    def spy(self, *params):
+        calls.append(1)
+        return original(self, *params)
+
+    monkeypatch.setattr(tf_nnrnn.NNRNNCell, "matrix_from", spy)
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(layer(x) ** 2)
-    grads = tape.gradient(y, [cell.skew_kernel, cell.theta, cell.gamma])
-    assert all(g is not None and np.abs(g.numpy()).sum() > 0 for g in grads)
+    assert not calls, "the forward pass did not read W from the cache"
+    grads = tape.gradient(y, cell.trainable_weights)
+    assert calls  # the cache's gradient differentiates the parametrization
+
+    weights = {w.name: w.numpy().astype(np.float64) for w in cell.weights}
+    x64 = x.astype(np.float64)
+    assert _oracle_loss(weights, x64, cell.triangular_mask) == pytest.approx(
+        float(y), rel=1e-5
+    )
+    step = 1e-6
+    for w, grad in zip(cell.trainable_weights, grads):
+        expected = np.zeros(w.shape)
+        for index in np.ndindex(*w.shape):
+            plus = {**weights, w.name: weights[w.name].copy()}
+            minus = {**weights, w.name: weights[w.name].copy()}
+            plus[w.name][index] += step
+            minus[w.name][index] -= step
+            expected[index] = (
+                _oracle_loss(plus, x64, cell.triangular_mask)
+                - _oracle_loss(minus, x64, cell.triangular_mask)
+            ) / (2 * step)
+        scale = np.abs(expected).max()
+        assert scale > 1e-2, w.name  # a gradient worth comparing
+        # float32 forward and backward against float64: 1e-4 of the scale.
+        np.testing.assert_allclose(
+            grad.numpy(), expected, rtol=0, atol=1e-4 * scale, err_msg=w.name
+        )

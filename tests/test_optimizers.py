@@ -46,16 +46,41 @@ def test_orthogonal_lr_actually_used():
     assert not np.allclose(cell.triangular_kernel.numpy(), t0)
 
 
+def head_only_optimum(model, x, y):
+    """The least training MSE that any Dense head can reach on the
+    recurrent layer's outputs as they are now: least squares of `y` on
+    `[h_T, 1]` (what training the head alone converges to)."""
+    h = np.asarray(model.layers[0](x), np.float64)
+    a = np.hstack([h, np.ones((h.shape[0], 1))])
+    coef, *_ = np.linalg.lstsq(a, y.astype(np.float64), rcond=None)
+    return float(np.mean((a @ coef - y) ** 2))
+
+
 @pytest.mark.parametrize("name", ["rmsprop", "adam"])
 @pytest.mark.parametrize("jit", [False, True])
 def test_trains_with_and_without_xla(name, jit):
+    """y = x_0 + x_1 (first channel) is linear in the inputs, but the
+    initial recurrent layer keeps only a 6-dimensional mix of all 16 of
+    them: the best Dense head on its initial outputs leaves an MSE of 1.49
+    (var(y) = 1.76), and a head trained alone cannot go below that. The
+    trained model must reach half of it, so the recurrent weights learned.
+    Measured after 40 epochs (seed as here): rmsprop 0.14, adam 0.16
+    without XLA; 0.30 and 0.48 with it (float reordering changes the
+    path)."""
+    x, y = data(n=64)
     model = build_model()
+    baseline = head_only_optimum(model, x, y)
+    assert baseline > 0.5 * np.var(y)  # the initial layer cannot do it
     model.compile(
-        optimizer=make_optimizer(name, 1e-2, 1e-3), loss="mse", jit_compile=jit
+        optimizer=make_optimizer(name, 2e-2, 2e-3),
+        loss="mse",
+        jit_compile=jit,
+        steps_per_execution=8,  # an epoch per call: same numbers, 2x faster
     )
-    hist = model.fit(*data(n=64), epochs=6, batch_size=16, verbose=0)
-    loss = hist.history["loss"]
-    assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
+    hist = model.fit(x, y, epochs=40, batch_size=8, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    final = model.evaluate(x, y, verbose=0)
+    assert final < 0.5 * baseline, (final, baseline)
 
 
 def test_save_load_resumes_identically(tmp_path):

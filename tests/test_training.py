@@ -60,23 +60,51 @@ def tiny(task="copy", cell="nnrnn", **kwargs):
     return resolve(task, cell, {**TINY, **kwargs})
 
 
+# Copy with T = 1 (21 steps: ten symbols, the cue, ten recalls 11 steps
+# later), small enough that every cell learns it in 400 Adam steps of batch
+# 32 (3-7 s each on 2 CPU cores). Measured test cross-entropy (seeds as
+# here) against the memoryless baseline 10 ln 8 / 21 = 0.990: nnRNN,
+# expRNN, scoRNN, RNN-orth <= 0.021; RNN 0.16; LSTM 0.51; NRU 0.74 (recall
+# accuracy 0.41; chance 1/8).
+LEARN = dict(
+    time_lag=1,
+    units=64,
+    steps=400,
+    log_every=100,
+    batch_size=32,
+    optimizer="adam",
+    lr=1e-2,
+    lr_orth=1e-3,
+    clip_norm=1.0,
+    test_size=100,
+    verbose=0,
+)
+
+
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_every_cell_trains_on_copy_and_writes_results(cell, tmp_path):
-    result = run("copy", cell, tiny(cell=cell), out_dir=str(tmp_path))
+    """Every registered cell learns the copy task past what a memoryless
+    model can reach, and the run writes its files and results."""
+    settings = resolve("copy", cell, LEARN)
+    result = run("copy", cell, settings, out_dir=str(tmp_path))
     assert FILES <= set(os.listdir(tmp_path))
     assert not (tmp_path / "backup").exists()  # deleted when finished
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved == json.loads(json.dumps(result))
     for key in ("task", "cell", "units", "parameters", "steps", "epochs"):
         assert key in saved
-    assert saved["steps"] == 6 and saved["epochs"] == 3
-    assert np.isfinite(saved["final_train_loss"])
-    assert np.isfinite(saved["test_loss"]) and 0 <= saved["test_accuracy"] <= 1
-    assert saved["baseline"] == pytest.approx(10 * np.log(8) / 25)
+    assert saved["steps"] == 400 and saved["epochs"] == 4
+    baseline = 10 * np.log(8) / 21
+    assert saved["baseline"] == pytest.approx(baseline)
+    # Learning: below the memoryless baseline by a margin, and recalling
+    # far more than chance (1/8) of the symbols.
+    assert saved["test_loss"] < 0.9 * baseline, saved
+    assert saved["test_accuracy"] > 0.25, saved
+    assert saved["final_train_loss"] < baseline, saved
     rows = load_metrics(str(tmp_path))
-    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert [r["step"] for r in rows] == [100, 200, 300, 400]
     config = json.loads((tmp_path / "config.json").read_text())
-    assert Settings(**config["settings"]) == tiny(cell=cell)
+    assert Settings(**config["settings"]) == settings
 
 
 def test_resume_after_interruption_is_exact(tmp_path):
