@@ -247,11 +247,12 @@ def _git(*args: str) -> str | None:
 
 
 def commit() -> str:
-    """`git rev-parse --short HEAD`, plus " + local changes" if dirty."""
+    """`git rev-parse --short HEAD`, plus " + local changes" if the tree
+    differs from it outside `docs/` (which this script itself writes)."""
     head = _git("rev-parse", "--short", "HEAD")
     if head is None:
         return "unknown (not a git checkout)"
-    dirty = _git("status", "--porcelain")
+    dirty = _git("status", "--porcelain", "--", ".", ":(exclude)docs")
     return head + (" + local changes" if dirty else "")
 
 
