@@ -97,11 +97,12 @@ def parametrized_cells() -> list:
     """Registry entries of the cells with a parametrized recurrent matrix
     (`RecurrentMatrixCell`: nnRNN, expRNN, scoRNN, and any registered
     later), benchmarked against SimpleRNN."""
+    entries = [registry.get_cell(name) for name in registry.cell_names()]
     return [
-        registry.get_cell(name)
-        for name in registry.cell_names()
-        if isinstance(registry.get_cell(name).cell_class, type)
-        and issubclass(registry.get_cell(name).cell_class, RecurrentMatrixCell)
+        e
+        for e in entries
+        if isinstance(e.cell_class, type)
+        and issubclass(e.cell_class, RecurrentMatrixCell)
     ]
 
 

@@ -186,10 +186,12 @@ class FusedRNN(keras.layers.RNN):
         if self.go_backwards:
             x = tf.reverse(x, [0])
             mask = None if mask is None else tf.reverse(mask, [0])
-        w = tf.cast(cell.step_matrix(), dtype)  # this pass's, from the hook
+        # This pass's W, kernel and broadcast modReLU bias, from the hook.
+        w = tf.cast(cell.step_matrix(), dtype)
+        kernel, step_bias = cell.step_tensors()
+        kernel = tf.cast(kernel, dtype)
         sequences_out = self.return_sequences
         if cell.activation == "modrelu" and rec_mask is None:
-            kernel = tf.cast(cell.kernel, dtype)
             in_bias = tf.zeros((cell.units,), dtype)
             if cell.bias is not None:
                 in_bias = tf.cast(cell.bias, dtype)
@@ -200,17 +202,13 @@ class FusedRNN(keras.layers.RNN):
             # Batch-major H (B, T, n).
             hs, state = result if sequences_out else (None, result[0])
         else:
-            xz = tf.einsum("tbf,fn->tbn", x, tf.cast(cell.kernel, dtype))
+            xz = tf.einsum("tbf,fn->tbn", x, kernel)
             if cell.bias is not None:
                 xz = xz + tf.cast(cell.bias, dtype)
             if cell.activation == "modrelu":
-                # The bias broadcast once, as in the cell's step.
-                bias = tf.broadcast_to(
-                    tf.cast(cell.modrelu_bias, dtype), tf.shape(h0)
-                )
 
                 def activate(z):
-                    return cell.activate(z, bias)
+                    return cell.activate(z, step_bias)
 
             else:
                 activate = cell.activation

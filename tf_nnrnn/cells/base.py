@@ -191,6 +191,12 @@ class RecurrentMatrixCell(
         self._step_tensors = (kernel, bias)
         return DropoutRNNCell.get_dropout_mask(self, step_input)
 
+    def step_tensors(self):
+        """`(kernel, modrelu_bias)` of the forward pass in progress, as the
+        hook read them (the kernel in the compute dtype, the bias broadcast
+        to the batch); `(kernel, None)` outside `keras.layers.RNN`."""
+        return self._step_tensors or (self.kernel, None)
+
     def reset_dropout_mask(self):
         """Called by `keras.layers.RNN` after its loop: drop the cache."""
         self._recurrent_matrix_cache = None
@@ -311,7 +317,7 @@ class RecurrentMatrixCell(
             inputs = inputs * dp_mask
         if training and rec_dp_mask is not None:
             prev = prev * rec_dp_mask
-        kernel, step_bias = self._step_tensors or (self.kernel, None)
+        kernel, step_bias = self.step_tensors()
         z = keras.ops.matmul(inputs, kernel)
         if self.bias is not None:
             z = z + self.bias

@@ -23,10 +23,9 @@ from tf_nnrnn.experiments.tasks import TASK_NAMES
 from tf_nnrnn.experiments.tuning.space import (
     OBJECTIVES,
     SearchSpaceMixin,
-    _bad,
     _draw,
-    _is_number,
 )
+from tf_nnrnn.validation import invalid, is_number
 
 __all__ = ["RNNHyperModel"]
 
@@ -68,15 +67,15 @@ class RNNHyperModel(SearchSpaceMixin, kt.HyperModel):
     ):
         super().__init__(name=f"{task}_{cell}")
         if task not in TASK_NAMES:
-            raise _bad("task", f"one of {list(TASK_NAMES)}", task)
+            raise invalid("task", f"one of {list(TASK_NAMES)}", task)
         if cell not in cell_names():
-            raise _bad("cell", f"one of {list(cell_names())}", cell)
+            raise invalid("cell", f"one of {list(cell_names())}", cell)
         self.task, self.cell = task, cell
         self.settings = _base_settings(task, cell, units, settings)
         task_obj = training.make_task(task, self.settings)
         needed = "steps" if task_obj.uses_steps else "epochs"
         if getattr(self.settings, needed) is None:
-            raise _bad(f"settings.{needed}", "a positive integer", None)
+            raise invalid(f"settings.{needed}", "a positive integer", None)
         self.uses_steps = task_obj.uses_steps
         try:
             self.paper = paper_settings(task, cell)
@@ -172,7 +171,7 @@ class RNNHyperModel(SearchSpaceMixin, kt.HyperModel):
         metrics = {
             k: float(v)
             for k, v in result.items()
-            if k.startswith("test_") and _is_number(v)
+            if k.startswith("test_") and is_number(v)
         }
         if result.get("final_train_loss") is not None:
             metrics["final_train_loss"] = float(result["final_train_loss"])

@@ -18,7 +18,10 @@ import keras_tuner as kt
 from tf_nnrnn import initializers
 from tf_nnrnn._keras_private import keras_tuner_hyperparameter_classes
 from tf_nnrnn.cells.registry import cell_names, get_cell, orthogonal_cells
-from tf_nnrnn.experiments.presets import SettingError
+from tf_nnrnn.experiments.presets import (  # noqa: F401 (re-exported)
+    ORTHOGONAL_CELLS,
+    SettingError,
+)
 from tf_nnrnn.validation import invalid, is_number
 
 #: The task's objective: (name, direction).
@@ -31,15 +34,8 @@ OBJECTIVES = {
 TUNERS = ("random", "bayesian", "hyperband")
 #: Settings a search space may name.
 SEARCHABLE = ("lr", "lr_orth", "delta", "t_decay", "rho", "skew_init")
-#: The built-in orthogonal cells (a snapshot of the registry's).
-ORTHOGONAL_CELLS = orthogonal_cells()
 _LOG_NAMES = ("lr", "lr_orth", "delta", "t_decay")
 _SKEW_CHOICES = ["cayley", "henaff", "random_orthogonal"]
-
-
-# One message format for every argument error (tf_nnrnn.validation).
-_bad = invalid
-_is_number = is_number
 
 
 class SearchSpaceMixin:
@@ -107,7 +103,7 @@ class SearchSpaceMixin:
             )
         for name, spec in (given or {}).items():
             if name not in SEARCHABLE:
-                raise _bad("search_space", f"keys among {SEARCHABLE}", name)
+                raise invalid("search_space", f"keys among {SEARCHABLE}", name)
             if spec is not None and spec is not False:
                 why = self._relevant(name)
                 if why:
@@ -130,11 +126,11 @@ class SearchSpaceMixin:
         """`value` must be a valid setting `name` (checked by Settings)."""
         if name == "skew_init":
             if not isinstance(value, str):
-                raise _bad(key, "an initializer name", value)
+                raise invalid(key, "an initializer name", value)
             initializers.get(value)
             return
-        if not _is_number(value):
-            raise _bad(key, "a finite number", value)
+        if not is_number(value):
+            raise invalid(key, "a finite number", value)
         try:
             dataclasses.replace(self.settings, **{name: value})
         except SettingError as error:
@@ -157,7 +153,7 @@ class SearchSpaceMixin:
         if isinstance(spec, dict):
             unknown = set(spec) - {"min", "max", "sampling", "default"}
             if unknown or not {"min", "max"} <= set(spec):
-                raise _bad(
+                raise invalid(
                     key,
                     "a dict with 'min', 'max' (and 'sampling', 'default')",
                     spec,
@@ -167,11 +163,11 @@ class SearchSpaceMixin:
             default = spec.get("default")
         else:
             if len(spec) != 2:
-                raise _bad(key, "[min, max]", spec)
+                raise invalid(key, "[min, max]", spec)
             (low, high), sampling, default = spec, None, None
         sampling = sampling or ("log" if name in _LOG_NAMES else "linear")
         if sampling not in ("log", "linear"):
-            raise _bad(f"{key}['sampling']", "'log' or 'linear'", sampling)
+            raise invalid(f"{key}['sampling']", "'log' or 'linear'", sampling)
         for bound in (low, high):
             self._check_value(key, name, bound)
         if not low < high:
@@ -180,7 +176,7 @@ class SearchSpaceMixin:
                 f"min < max, got min={low!r}, max={high!r}."
             )
         if sampling == "log" and low <= 0:
-            raise _bad(key, "min > 0 on a log scale", low)
+            raise invalid(key, "min > 0 on a log scale", low)
         if default is None or not low <= default <= high:
             default = (
                 math.sqrt(low * high) if sampling == "log" else (low + high) / 2
@@ -198,9 +194,9 @@ class SearchSpaceMixin:
         if set(spec) - {"choices", "default"} or not isinstance(
             values, (list, tuple)
         ):
-            raise _bad(key, "{'choices': [...], 'default': ...}", spec)
+            raise invalid(key, "{'choices': [...], 'default': ...}", spec)
         if len(values) < 1 or len(set(values)) != len(values):
-            raise _bad(key, "a non-empty list of distinct choices", values)
+            raise invalid(key, "a non-empty list of distinct choices", values)
         for value in values:
             self._check_value(key, name, value)
         default = spec.get("default")
@@ -216,7 +212,7 @@ def _spec_of(p) -> Any:
     c = p.get_config()
     fixed, choice, floating = keras_tuner_hyperparameter_classes()
     if c.get("conditions"):
-        raise _bad(f"search_space[{p.name!r}]", "an unconditional entry", p)
+        raise invalid(f"search_space[{p.name!r}]", "an unconditional entry", p)
     if isinstance(p, fixed):
         return c["value"]
     if isinstance(p, choice):

@@ -10,8 +10,8 @@ import keras_tuner as kt
 
 from tf_nnrnn.experiments.results import atomic_write_json
 from tf_nnrnn.experiments.tuning.hypermodel import RNNHyperModel
-from tf_nnrnn.experiments.tuning.space import TUNERS, _bad
-from tf_nnrnn.validation import check_int
+from tf_nnrnn.experiments.tuning.space import TUNERS
+from tf_nnrnn.validation import check_int, invalid
 
 __all__ = ["make_tuner", "search_role", "SEARCH_CONFIG"]
 
@@ -83,7 +83,7 @@ def make_tuner(
             f"an RNNHyperModel, got {type(hypermodel).__name__}."
         )
     if tuner not in TUNERS:
-        raise _bad("tuner", f"one of {list(TUNERS)}", tuner)
+        raise invalid("tuner", f"one of {list(TUNERS)}", tuner)
     if importlib.util.find_spec("tensorboard") is None:
         # keras_tuner's Tuner.run_trial imports it on the TensorFlow backend.
         raise ImportError(
