@@ -22,6 +22,7 @@ __all__ = [
     "expm_frechet_adjoint_block",
     "expm_frechet_adjoint_eig",
     "expm_frechet_pade",
+    "expm_pade_choice",
     "EXPM_GRADIENTS",
     "cayley",
     "rotation_blocks",
@@ -119,28 +120,51 @@ def expm_frechet_adjoint_eig(a: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
     return tf.math.real(q @ inner @ qh)
 
 
-# Padé coefficients b_0..b_m of r_m(x) ≈ e^x (Higham 2005, Table 2.3), and
-# θ_m, the largest ‖A‖₁ for which r_m is accurate to the unit roundoff of
-# single (m = 7) and double (m = 13) precision.
-_PADE7 = (17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0)
-_PADE7 += (1.0,)
-_PADE13 = (
-    64764752532480000.0,
-    32382376266240000.0,
-    7771770303897600.0,
-    1187353796428800.0,
-    129060195264000.0,
-    10559470521600.0,
-    670442572800.0,
-    33522128640.0,
-    1323241920.0,
-    40840800.0,
-    960960.0,
-    16380.0,
-    182.0,
-    1.0,
+# Padé coefficients b_0..b_m of r_m(x) = p_m(x)/p_m(-x) ≈ e^x,
+# b_k = (2m-k)! m! / ((2m)! k! (m-k)!), scaled to integers (Higham 2005).
+_PADE = {
+    3: (120.0, 60.0, 12.0, 1.0),
+    5: (30240.0, 15120.0, 3360.0, 420.0, 30.0, 1.0),
+    7: (17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0)
+    + (1.0,),
+    9: (17643225600.0, 8821612800.0, 2075673600.0, 302702400.0)
+    + (30270240.0, 2162160.0, 110880.0, 3960.0, 90.0, 1.0),
+    13: (64764752532480000.0, 32382376266240000.0, 7771770303897600.0)
+    + (1187353796428800.0, 129060195264000.0, 10559470521600.0)
+    + (670442572800.0, 33522128640.0, 1323241920.0, 40840800.0)
+    + (960960.0, 16380.0, 182.0, 1.0),
+}
+# θ_m: the largest ‖2^-s A‖₁ for which r_m's backward error bound
+# h̃_{2m+1}(θ)/θ (the absolute series of log(e^-x r_m(x))) stays below the
+# unit roundoff; Higham, "The scaling and squaring method for the matrix
+# exponential revisited" (SIAM J. Matrix Anal. Appl. 26, 2005), §2, for
+# u = 2^-53 (double: m ∈ {3, 5, 7, 9, 13}) and u = 2^-24 (single, where
+# m = 7 is the top degree). tests/test_expm_adaptive.py recomputes them
+# from the series and checks the resulting accuracy against SciPy.
+_THETA = {
+    "double": (
+        (3, 1.495585217958292e-2),
+        (5, 2.539398330063230e-1),
+        (7, 9.504178996162932e-1),
+        (9, 2.097847961257068e0),
+        (13, 5.371920351148152e0),
+    ),
+    "single": (
+        (3, 4.258730016922831e-1),
+        (5, 1.880152677804762e0),
+        (7, 3.925724783138660e0),
+    ),
+}
+_NOT_FINITE = (
+    "expm: the recurrent weights are not finite (the loss diverged, or a "
+    "NaN/Inf in the data reached the gradient); lower the learning rate(s), "
+    "clip the gradients (clipnorm) or check the data for NaN"
 )
-_THETA = {7: 3.925724783138660, 13: 5.371920351148152}
+
+
+def _pade_table(dtype) -> tuple:
+    """`((m, θ_m), ...)` for the precision of `dtype` (float64: double)."""
+    return _THETA["double" if dtype == tf.float64 else "single"]
 
 
 def _inv_pow2(s: tf.Tensor, dtype) -> tf.Tensor:
@@ -149,39 +173,87 @@ def _inv_pow2(s: tf.Tensor, dtype) -> tf.Tensor:
     return tf.cast(tf.pow(half, tf.cast(s, tf.float64)), dtype)
 
 
-def _pade_parts(a: tf.Tensor):
+def expm_pade_choice(a: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Padé degree `m` and scaling `s` of `expm(A)`, chosen from `‖A‖₁`.
+
+    Higham (2005): the lowest degree `m` whose `θ_m ≥ ‖A‖₁` with `s = 0`;
+    past the top `θ` the top degree with `s = ⌈log₂(‖A‖₁/θ_top)⌉`. Degrees
+    {3, 5, 7, 9, 13} in float64, {3, 5, 7} otherwise (single precision).
+    One `‖A‖₁` (O(n²)) and comparisons: graph- and XLA-compatible.
+
+    Args:
+        a: matrix `(..., n, n)`; a batch shares one `(m, s)`.
+
+    Returns:
+        `(index, s)`, int32 scalars: `index` into the degrees of the
+        precision (`m = (3, 5, 7, 9, 13)[index]` in float64, `(3, 5,
+        7)[index]` otherwise), `s` the number of squarings.
+
+    Example:
+        >>> index, s = expm_pade_choice(0.01 * skew(tf.ones((8, 8))))
+        >>> int(index), int(s)  # degree 3, no squaring
+        (0, 0)
+        >>> index, s = expm_pade_choice(5.0 * skew(tf.ones((8, 8))))
+        >>> int(index), int(s)  # degree 7 and s = 4: ‖A‖₁ = 35 ≤ 16 θ₇
+        (2, 4)
+    """
+    table = _pade_table(a.dtype)
+    thetas = tf.constant([t for _, t in table], tf.float64)
+    norm = tf.cast(tf.reduce_max(tf.reduce_sum(tf.abs(a), axis=-2)), tf.float64)
+    index = tf.reduce_sum(tf.cast(norm > thetas[:-1], tf.int32))
+    s = tf.math.ceil(tf.math.log(norm / thetas[-1]) / np.log(2.0))
+    s = tf.where(tf.math.is_finite(s), tf.clip_by_value(s, 0.0, 64.0), 0.0)
+    return index, tf.cast(s, tf.int32)
+
+
+def _pade_branch(x, m, keys):
+    """Padé stage of degree `m` at `X = A/2^s`; returns the parts in `keys`
+    (those another degree needs are zeros: `tf.switch_case` wants one
+    structure for every branch)."""
+    b = [tf.constant(c, x.dtype) for c in _PADE[m]]
+    eye = tf.eye(tf.shape(x)[-1], dtype=x.dtype)
+    x2 = x @ x
+    pw = [eye, x2]  # X^0, X^2, X^4, ...
+    for _ in range(2, (min(m, 7) - 1) // 2 + 1):
+        pw.append(pw[-1] @ x2)  # X^4 = X²X², X^6 = X⁴X²
+    if m == 9:
+        pw.append(pw[2] @ pw[2])  # X^8 = X⁴X⁴
+    parts = {f"x{2 * k}": pw[k] for k in range(1, len(pw))}
+    if m == 13:
+        parts["w1"] = b[13] * pw[3] + b[11] * pw[2] + b[9] * pw[1]
+        parts["z1"] = b[12] * pw[3] + b[10] * pw[2] + b[8] * pw[1]
+        w = pw[3] @ parts["w1"]
+        v = pw[3] @ parts["z1"]
+        w += sum(b[2 * k + 1] * pw[k] for k in range(4))
+        v += sum(b[2 * k] * pw[k] for k in range(4))
+    else:
+        w = sum(b[2 * k + 1] * pw[k] for k in range(len(pw)))
+        v = sum(b[2 * k] * pw[k] for k in range(len(pw)))
+    u = x @ w
+    parts["w"] = w
+    parts["q"] = v - u  # the denominator q_m(X) = V - U
+    parts["r0"] = tf.linalg.solve(parts["q"], v + u)
+    return {k: parts[k] if k in parts else tf.zeros_like(x) for k in keys}
+
+
+def _pade_parts(a: tf.Tensor) -> dict:
     """Scaling and Padé stage of `expm(A)`, kept for the Fréchet derivative.
 
-    Returns a dict with the scaled `A/2^s`, its even powers, the Padé
-    numerator/denominator pieces, `R0 = r_m(A/2^s)` and `s`.
+    Chooses `(m, s)` by `expm_pade_choice` and evaluates only that degree
+    (`tf.switch_case`). Returns a dict with the degrees of the precision,
+    the chosen `index` and `s`, `X = A/2^s`, its even powers, the pieces
+    `W`, `W1`, `Z1` of the Padé numerator, the denominator `q` and
+    `R0 = r_m(X)`.
     """
-    m = 13 if a.dtype == tf.float64 else 7
-    b = [tf.constant(c, a.dtype) for c in (_PADE13 if m == 13 else _PADE7)]
-    norm = tf.reduce_max(tf.reduce_sum(tf.abs(a), axis=-2))
-    ratio = tf.cast(norm, tf.float64) / _THETA[m]
-    s = tf.math.ceil(tf.math.log(ratio) / np.log(2.0))
-    s = tf.where(tf.math.is_finite(s), tf.clip_by_value(s, 0.0, 64.0), 0.0)
-    s = tf.cast(s, tf.int32)
+    degrees = tuple(m for m, _ in _pade_table(a.dtype))
+    index, s = expm_pade_choice(a)
     x = a * _inv_pow2(s, a.dtype)
-    eye = tf.eye(tf.shape(a)[-1], dtype=a.dtype)
-    x2 = x @ x
-    x4 = x2 @ x2
-    x6 = x4 @ x2
-    p = {"m": m, "b": b, "s": s, "x": x, "x2": x2, "x4": x4, "x6": x6}
-    if m == 7:
-        p["w"] = b[7] * x6 + b[5] * x4 + b[3] * x2 + b[1] * eye
-        p["v"] = b[6] * x6 + b[4] * x4 + b[2] * x2 + b[0] * eye
-    else:
-        p["w1"] = b[13] * x6 + b[11] * x4 + b[9] * x2
-        p["z1"] = b[12] * x6 + b[10] * x4 + b[8] * x2
-        w2 = b[7] * x6 + b[5] * x4 + b[3] * x2 + b[1] * eye
-        z2 = b[6] * x6 + b[4] * x4 + b[2] * x2 + b[0] * eye
-        p["w"] = x6 @ p["w1"] + w2
-        p["v"] = x6 @ p["z1"] + z2
-    u = x @ p["w"]
-    p["q"] = p["v"] - u  # the denominator q_m(X) = V - U
-    p["r0"] = tf.linalg.solve(p["q"], p["v"] + u)
-    return p
+    keys = ["x2", "x4", "x6", "w", "q", "r0"]
+    keys += ["x8"] if 9 in degrees else []
+    keys += ["w1", "z1"] if 13 in degrees else []
+    branches = [(lambda m=m: _pade_branch(x, m, keys)) for m in degrees]
+    parts = tf.switch_case(index, branches)
+    return {**parts, "degrees": degrees, "index": index, "s": s, "x": x}
 
 
 def _square(r: tf.Tensor, s: tf.Tensor) -> tf.Tensor:
@@ -192,35 +264,52 @@ def _square(r: tf.Tensor, s: tf.Tensor) -> tf.Tensor:
     return r
 
 
+def _frechet_branch(p, e, m):
+    """`(L_U, L_V)`: the derivatives of the Padé `U`, `V` of degree `m` at
+    `X` in direction `E` (Al-Mohy & Higham 2009, Algorithm 6.4)."""
+    b = [tf.constant(c, e.dtype) for c in _PADE[m]]
+    x, x2 = p["x"], p["x2"]
+    # M_2k = d(X^2k)[E]: M2 = XE + EX, M4 = X²M2 + M2X², M6 = X⁴M2 + M4X²,
+    # M8 = X⁴M4 + M4X⁴.
+    mm = [None, x @ e + e @ x]
+    if m >= 5:
+        mm.append(x2 @ mm[1] + mm[1] @ x2)
+    if m >= 7:
+        mm.append(p["x4"] @ mm[1] + mm[2] @ x2)
+    if m == 9:
+        mm.append(p["x4"] @ mm[2] + mm[2] @ p["x4"])
+    if m == 13:
+        x6, m6 = p["x6"], mm[3]
+        lw1 = b[13] * m6 + b[11] * mm[2] + b[9] * mm[1]
+        lz1 = b[12] * m6 + b[10] * mm[2] + b[8] * mm[1]
+        lw = x6 @ lw1 + m6 @ p["w1"]
+        lw += sum(b[2 * k + 1] * mm[k] for k in range(1, 4))
+        lv = x6 @ lz1 + m6 @ p["z1"]
+        lv += sum(b[2 * k] * mm[k] for k in range(1, 4))
+    else:
+        lw = sum(b[2 * k + 1] * mm[k] for k in range(1, len(mm)))
+        lv = sum(b[2 * k] * mm[k] for k in range(1, len(mm)))
+    lu = x @ lw + e @ p["w"]
+    return lu, lv
+
+
 def expm_frechet_pade(p: dict, e: tf.Tensor) -> tf.Tensor:
     """Fréchet derivative `L_exp(A, E)` of the Padé approximant of `expm`.
 
     Algorithm 6.4 of Al-Mohy & Higham, "Computing the Fréchet derivative of
     the matrix exponential" (SIAM J. Matrix Anal. Appl. 30, 2009): the
-    derivative of `r_m(A/2^s)^(2^s)` in direction `E`, reusing the powers
-    and the denominator of the forward pass `p = _pade_parts(A)`. With
-    `M2 = XE' + E'X`, `M4 = X2 M2 + M2 X2`, `M6 = X4 M2 + M4 X2`
-    (`X = A/2^s`, `E' = E/2^s`) it differentiates `U` and `V`, then
-    `L0 = q⁻¹ (Lu + Lv + (Lu − Lv) R0)` and `L_k = R_k L_{k-1} + L_{k-1}
-    R_k` through the squarings. About 9 matrix products + 1 solve + 3
-    products per squaring, i.e. ~2× the forward (the block form: ~8×).
+    derivative of `r_m(A/2^s)^(2^s)` in direction `E`, with the *same*
+    degree `m` and scaling `s` as the forward pass `p = _pade_parts(A)`,
+    whose powers and denominator it reuses. With `X = A/2^s`, `E' =
+    E/2^s`, `M2 = XE' + E'X`, `M4 = X2 M2 + M2 X2`, ... it differentiates
+    `U` and `V`, then `L0 = q⁻¹ (Lu + Lv + (Lu − Lv) R0)` and `L_k = R_k
+    L_{k-1} + L_{k-1} R_k` through the squarings. Degree 3: 5 products +
+    1 solve (the forward: 2 + 1); degree 7: 9 + 1 (4 + 1); 3 products per
+    squaring.
     """
-    b, x, x2, x4, x6 = p["b"], p["x"], p["x2"], p["x4"], p["x6"]
     e = e * _inv_pow2(p["s"], e.dtype)
-    m2 = x @ e + e @ x
-    m4 = x2 @ m2 + m2 @ x2
-    m6 = x4 @ m2 + m4 @ x2
-    if p["m"] == 7:
-        lu = x @ (b[7] * m6 + b[5] * m4 + b[3] * m2) + e @ p["w"]
-        lv = b[6] * m6 + b[4] * m4 + b[2] * m2
-    else:
-        lw1 = b[13] * m6 + b[11] * m4 + b[9] * m2
-        lw2 = b[7] * m6 + b[5] * m4 + b[3] * m2
-        lz1 = b[12] * m6 + b[10] * m4 + b[8] * m2
-        lz2 = b[6] * m6 + b[4] * m4 + b[2] * m2
-        lw = x6 @ lw1 + m6 @ p["w1"] + lw2
-        lu = x @ lw + e @ p["w"]
-        lv = x6 @ lz1 + m6 @ p["z1"] + lz2
+    branches = [(lambda m=m: _frechet_branch(p, e, m)) for m in p["degrees"]]
+    lu, lv = tf.switch_case(p["index"], branches)
     r0 = p["r0"]
     el = tf.linalg.solve(p["q"], lu + lv + (lu - lv) @ r0)
 
@@ -302,13 +391,15 @@ def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
     `dL/dA = L_exp(Aᵀ, dL/dE)`, supplied as a custom gradient because
     `tf.linalg.expm`'s own gradient does not compile under XLA.
 
-    - `"pade"` (default): forward by scaling and squaring with one Padé
-      approximant (degree 13 in float64, 7 otherwise: Higham 2005's choice
-      per precision), backward by Al-Mohy & Higham's (2009) Fréchet
-      derivative of that approximant, reusing the forward's matrix powers
-      and denominator. Exact for any `A`, compiles under XLA. Measured on
-      a 2-core CPU in graph mode (`benchmarks/README.md`, n = 64–1024):
-      forward 0.6–0.85× `tf.linalg.expm`, gradient 0.6–1.2× its forward.
+    - `"pade"` (default): forward by scaling and squaring with the Padé
+      degree chosen from `‖A‖₁` (Higham 2005; `expm_pade_choice`): the
+      lowest of 3, 5, 7, 9, 13 (float64) or 3, 5, 7 (float32) whose `θ_m`
+      bounds `‖A‖₁`, else the top one with `s` squarings; small norms
+      (the early training of the papers' small orthogonal learning rates)
+      cost 2 products + 1 solve instead of 4 + 1. Backward by Al-Mohy &
+      Higham's (2009) Fréchet derivative of that same approximant, reusing
+      the forward's powers and denominator. Exact for any `A`, compiles
+      under XLA.
     - `"block"`: forward `tf.linalg.expm`, backward the top-right block of
       `expm([[Aᵀ, G], [0, Aᵀ]])`: exact for any `A`, compiles under XLA;
       gradient 1.3–8.8× the forward.
@@ -323,6 +414,11 @@ def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
     Returns:
         `expm(A)`; for skew `A` an element of SO(n).
 
+    Raises:
+        tf.errors.InvalidArgumentError: `A` holds a NaN or an Inf (a
+            diverged training): the message names the cause and the fix
+            (eager and `tf.function`; under XLA the NaN propagates).
+
     Example:
         >>> w = expm(skew(tf.random.normal((4, 4))))
         >>> bool(in_orthogonal(w, atol=1e-5))
@@ -333,6 +429,14 @@ def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
             "Received an invalid value for argument `gradient`, expected one "
             f"of {sorted(_EXPM)}, got {gradient!r}."
         )
+    a = tf.convert_to_tensor(a)
+    # A non-finite A would fail deep inside the solve ("Input matrix is not
+    # invertible"); name the cause instead. The check sits beside the data
+    # path (a control dependency), so it is not differentiated. Under XLA
+    # CheckNumerics compiles to nothing: the NaN then propagates to W and
+    # the loss, as for the other cells.
+    with tf.control_dependencies([tf.debugging.check_numerics(a, _NOT_FINITE)]):
+        a = tf.identity(a)
     return _EXPM[gradient](a)
 
 
