@@ -106,8 +106,9 @@ def sqrt_convention_total(alpha: float, beta: float, d: float) -> float:
     return analysis.total_fisher_memory(theta)
 
 
-def part1(out: str, n: int = 100, memory_steps: int = 130) -> str:
-    """Figure 1-style panels and the total-memory table; returns markdown."""
+def figure1(memory_curves: dict, n: int = 100) -> Figure:
+    """The Figure 1-style panels: transients of Θ and its Fisher memory
+    curves (`memory_curves`: `{d: {label: J(k)}}` for d = 0 and 0.2)."""
     figure = Figure(figsize=(11, 8), layout="constrained")
     axes = figure.subplots(2, 2)
     analysis.plot_transients(
@@ -118,8 +119,8 @@ def part1(out: str, n: int = 100, memory_steps: int = 130) -> str:
             for a in ALPHAS
         },
         ax=axes[0, 0],
+        title="(a) impulse through Θ, β = d = 0",
     )
-    axes[0, 0].set_title("(a) impulse through Θ, β = d = 0")
     analysis.plot_transients(
         {
             f"α = 1, β = {b}": analysis.transient_norms(
@@ -128,8 +129,28 @@ def part1(out: str, n: int = 100, memory_steps: int = 130) -> str:
             for b in (0.0, 0.005)
         },
         ax=axes[0, 1],
+        title="(b) the shape follows β (α = 1, d = 0)",
     )
-    axes[0, 1].set_title("(b) the shape follows β (α = 1, d = 0)")
+    analysis.plot_fisher_memory(
+        memory_curves[0.0],
+        ax=axes[1, 0],
+        title="(c) Fisher memory J(k), d = 0",
+    )
+    analysis.plot_fisher_memory(
+        memory_curves[0.2],
+        ax=axes[1, 1],
+        log=True,
+        title="(d) Fisher memory J(k), d = 0.2",
+    )
+    figure.suptitle(
+        f"Θ = d·I + α·(sub-diagonal) + β·(below the sub-diagonal), N = {n}; "
+        "‖h_t‖ from random unit h_0"
+    )
+    return figure
+
+
+def part1(out: str, n: int = 100, memory_steps: int = 130) -> str:
+    """Figure 1-style panels and the total-memory table; returns markdown."""
     rows, curves = [], {0.0: {}, 0.2: {}}
     for alpha, beta, d in chain_configs():
         memory = analysis.fisher_memory(
@@ -142,10 +163,7 @@ def part1(out: str, n: int = 100, memory_steps: int = 130) -> str:
             f"{sqrt_convention_total(alpha, beta, d):.4f} | {published} | "
             f"{100 * (memory.total / published - 1):+.2f} % |"
         )
-    analysis.plot_fisher_memory(curves[0.0], ax=axes[1, 0])
-    axes[1, 0].set_title("(c) Fisher memory J(k), d = 0")
-    analysis.plot_fisher_memory(curves[0.2], ax=axes[1, 1], log=True)
-    axes[1, 1].set_title("(d) Fisher memory J(k), d = 0.2")
+    figure = figure1(curves, n)
     analysis.save_figure(figure, os.path.join(out, "figure1.png"))
     header = (
         "## Total Fisher memory of Θ (N = 100, v = e_1, ε = 1)\n\n"
@@ -252,11 +270,11 @@ def non_normality_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def part2(out: str, args: argparse.Namespace) -> str:
-    results = {}
-    for cell in CELLS:
-        print(f"Training {CELLS[cell]} on the copy task ...", flush=True)
-        results[cell] = train_one(cell, args)
+def part2_figures(results: dict, args: argparse.Namespace) -> dict:
+    """`{file name: Figure}` of the trained models (`results`: per cell,
+    the matrices "before" and "after" and the "robustness" curve); adds
+    each grid as `results[cell]["pseudo_<stage>"]` for the table."""
+    figures = {}
     figure = Figure(figsize=(10, 8), layout="constrained")
     for row, (cell, result) in enumerate(results.items()):
         for col, stage in enumerate(("before", "after")):
@@ -266,12 +284,22 @@ def part2(out: str, args: argparse.Namespace) -> str:
                 title=f"{CELLS[cell]} |Schur form| {stage} training",
                 log=True,
             )
-    analysis.save_figure(figure, os.path.join(out, "schur.png"))
+    figures["schur.png"] = figure
     figure = Figure(figsize=(10, 9), layout="constrained")
+    # One square for the four panels, ±1.4 unless a trained matrix needs
+    # more to hold its whole 0.1-pseudospectrum.
+    half = max(
+        1.4,
+        *(
+            analysis.plots.covering_extent(result[stage], 0.1)[1]
+            for result in results.values()
+            for stage in ("before", "after")
+        ),
+    )
     for row, (cell, result) in enumerate(results.items()):
         for col, stage in enumerate(("before", "after")):
             grid = analysis.pseudospectrum(
-                result[stage], num_points=args.grid, extent=(-1.4, 1.4) * 2
+                result[stage], num_points=args.grid, extent=(-half, half) * 2
             )
             result[f"pseudo_{stage}"] = grid
             analysis.plot_pseudospectrum(
@@ -280,7 +308,7 @@ def part2(out: str, args: argparse.Namespace) -> str:
                 ax=figure.add_subplot(2, 2, 2 * row + col + 1),
                 title=f"{CELLS[cell]} ε-pseudospectra, {stage}",
             )
-    analysis.save_figure(figure, os.path.join(out, "pseudospectra.png"))
+    figures["pseudospectra.png"] = figure
     figure = Figure(figsize=(6, 4), layout="constrained")
     analysis.plot_transients(
         {
@@ -292,12 +320,26 @@ def part2(out: str, args: argparse.Namespace) -> str:
         },
         ax=figure.add_subplot(),
         log=True,
+        title="‖h_t‖ of h_t = V h_(t−1) from random unit h_0, "
+        "before and after training",
     )
-    analysis.save_figure(figure, os.path.join(out, "transients.png"))
+    figures["transients.png"] = figure
+    figures["robustness.png"] = analysis.plot_robustness(
+        {CELLS[c]: r["robustness"] for c, r in results.items()},
+        title=f"Copy task (T = {args.time_lag}): recall accuracy under "
+        "input perturbations",
+    )
+    return figures
+
+
+def part2(out: str, args: argparse.Namespace) -> str:
+    results = {}
+    for cell in CELLS:
+        print(f"Training {CELLS[cell]} on the copy task ...", flush=True)
+        results[cell] = train_one(cell, args)
+    for name, figure in part2_figures(results, args).items():
+        analysis.save_figure(figure, os.path.join(out, name))
     curves = {CELLS[c]: r["robustness"] for c, r in results.items()}
-    analysis.save_figure(
-        analysis.plot_robustness(curves), os.path.join(out, "robustness.png")
-    )
     scores = "\n".join(
         f"| {CELLS[c]} | {r['test_loss']:.4f} | {r['baseline']:.4f} |"
         for c, r in results.items()

@@ -50,7 +50,6 @@ import json  # noqa: E402
 import os
 import re  # noqa: E402
 import sys
-import tempfile  # noqa: E402
 
 from tf_nnrnn.experiments import cli  # noqa: E402
 from tf_nnrnn.experiments.presets import SettingError, Settings, resolve  # noqa: E402
@@ -210,26 +209,100 @@ def best_record(tuner, hypermodel, tuner_name: str) -> dict:
     }
 
 
-def plot_search(record: dict, path: str) -> None:
-    """Objective against lr and lr_orth (log axes), atomically to a PNG."""
-    import matplotlib
+def _outliers(scores: list, direction: str) -> list:
+    """Which finite scores lie past the quartiles' 1.5 × IQR fence on the
+    bad side (a nearly diverged trial): kept off the colour scale, so that
+    it does not flatten the others into one colour."""
+    import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    if len(scores) < 4:
+        return [False] * len(scores)
+    q1, q3 = np.percentile(scores, [25, 75])
+    fence = 1.5 * (q3 - q1)
+    if direction == "max":
+        return [s < q1 - fence for s in scores]
+    return [s > q3 + fence for s in scores]
 
-    done = [t for t in record["trials"] if t["status"] == "COMPLETED"]
-    hps = [t["hyperparameters"] for t in done]
-    score = [t["score"] for t in done]
+
+def plot_search(record: dict, path: str | None = None):
+    """Objective against lr and lr_orth (log axes), atomically to a PNG.
+
+    Each completed trial is a dot coloured by its objective; a trial whose
+    score lies far on the bad side (see `_outliers`) is a triangle in the
+    colour bar's end colour, and a failed (diverged) trial a grey cross, so
+    one bad trial no longer paints the others in one colour.
+
+    Returns:
+        The `matplotlib.figure.Figure` (written to `path` unless None).
+    """
+    import math
+
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from tf_nnrnn.experiments.results import readable_log_axis, save_figure
+
     name = record["objective"]["name"]
+    direction = record["objective"].get("direction", "min")
+    trials = record["trials"]
+    good = [
+        t
+        for t in trials
+        if t["status"] == "COMPLETED"
+        and t["score"] is not None
+        and math.isfinite(t["score"])
+    ]
+    failed = [t for t in trials if t not in good]
     best = record["hyperparameters"]
     paper = record["paper"] or {}
-    two = all("lr_orth" in h for h in hps)
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-    x = [h["lr"] for h in hps]
-    y = [h["lr_orth"] for h in hps] if two else score
-    dots = ax.scatter(x, y, c=score, cmap="viridis", s=40, edgecolors="k")
-    fig.colorbar(dots, ax=ax, label=name)
+    two = all("lr_orth" in t["hyperparameters"] for t in good + failed)
+    score = [t["score"] for t in good]
+    far = _outliers(score, direction)
+    kept = [s for s, f in zip(score, far) if not f] or score
+    norm = Normalize(min(kept), max(kept))
+
+    def where(group, fallback):
+        x = [t["hyperparameters"]["lr"] for t in group]
+        if two:
+            return x, [t["hyperparameters"]["lr_orth"] for t in group]
+        return x, [fallback(t) for t in group]
+
+    fig = Figure(figsize=(6.5, 4.8), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    x, y = where(good, lambda t: t["score"])
+    inside = [i for i, f in enumerate(far) if not f]
+    outside = [i for i, f in enumerate(far) if f]
+    dots = ax.scatter(
+        [x[i] for i in inside],
+        [y[i] for i in inside],
+        c=[score[i] for i in inside],
+        cmap="viridis",
+        norm=norm,
+        s=40,
+        edgecolors="k",
+        label=f"trial (colour: {name})",
+    )
+    extend = "neither"
+    if outside:
+        extend = "min" if direction == "max" else "max"
+        ax.scatter(
+            [x[i] for i in outside],
+            [y[i] for i in outside],
+            c=[score[i] for i in outside],
+            cmap="viridis",
+            norm=norm,
+            marker="^",
+            s=60,
+            edgecolors="k",
+            label=f"trial with {name} past the colour bar",
+        )
+    if failed:
+        top = max(score) if score else 1.0
+        fx, fy = where(failed, lambda t: top)
+        ax.scatter(
+            fx, fy, marker="X", s=60, c="0.6", label="failed (diverged) trial"
+        )
+    fig.colorbar(dots, ax=ax, label=name, extend=extend)
     by = best.get("lr_orth") if two else record["score"]
     ax.scatter(
         [best["lr"]],
@@ -242,28 +315,25 @@ def plot_search(record: dict, path: str) -> None:
     )
     if "lr" in paper and (not two or "lr_orth" in paper):
         py = paper["lr_orth"] if two else min(score)
-        ax.scatter([paper["lr"]], [py], marker="x", s=80, c="r", label="paper")
+        ax.scatter(
+            [paper["lr"]], [py], marker="x", s=80, c="r", label="paper's values"
+        )
     ax.set_xscale("log")
-    ax.set_yscale("log" if two else "linear")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("lr")
-    ax.set_ylabel("lr_orth" if two else name)
+    readable_log_axis(ax.xaxis)
+    if two:
+        ax.set_yscale("log")
+        readable_log_axis(ax.yaxis)
+    ax.set_xlabel("lr (learning rate)")
+    ax.set_ylabel("lr_orth (orthogonal learning rate)" if two else name)
     ax.set_title(
         f"{record['task']}, {record['cell']}: {record['tuner']} search, "
-        f"{len(done)} trials"
+        f"{len(good)} trials" + (f", {len(failed)} failed" if failed else "")
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
 
 
 def main(argv=None, callbacks=()) -> int:

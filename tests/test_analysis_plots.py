@@ -2,6 +2,7 @@
 
 import os
 
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
@@ -42,18 +43,20 @@ def assert_not_blank(path):
 
 def check_transients(figure, norms):
     (ax,) = figure.axes
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("t", "‖h_t‖")
+    assert ax.get_title() == "transient norms after an impulse"
+    assert ax.get_xlabel().startswith("t ") and ax.get_ylabel() == "‖h_t‖"
     assert ax.get_yscale() == "log"
-    assert legend_entries(ax) == ["Θ"]
+    assert legend_entries(ax) == ["Θ (mean)", "10–90 % of the initial states"]
     (line,) = ax.get_lines()
-    assert line.get_label() == "Θ"
+    assert line.get_label() == "Θ (mean)"
     np.testing.assert_allclose(line.get_ydata(), norms.mean(axis=0))
     assert len(ax.collections) == 1  # the 10-90 % band
 
 
 def check_memory(figure, curve):
     (ax,) = figure.axes
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("k", "J(k)")
+    assert ax.get_title() == "Fisher memory curves"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("k (lag)", "J(k)")
     assert legend_entries(ax) == ["delay"]
     (line,) = ax.get_lines()
     np.testing.assert_allclose(line.get_xdata(), np.arange(len(curve)))
@@ -63,7 +66,7 @@ def check_memory(figure, curve):
 def check_schur(figure, theta):
     ax, colorbar = figure.axes
     assert ax.get_title() == "Θ"
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("j", "i")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("j (column)", "i (row)")
     assert colorbar.get_ylabel() == "|S_ij|"
     (image,) = ax.get_images()
     magnitude = np.asarray(image.get_array())
@@ -86,7 +89,19 @@ def check_pseudo(figure, title, levels):
     assert all(len(segments) for segments in contours.allsegs)
     labels = {text.get_text() for text in contours.labelTexts}
     assert labels == {f"ε=1e{np.log10(e):.0f}" for e in levels}
-    eigen, circle = ax.get_lines()
+    assert min(t.get_fontsize() for t in contours.labelTexts) >= 9
+    # The legend names each level in its contour's colour, the dots and
+    # the circle.
+    assert legend_entries(ax) == [
+        *(f"σ_min(zI − V) = {e:g}" for e in levels),
+        "eigenvalues of V",
+        "|z| = 1",
+    ]
+    *keys, eigen, circle = ax.get_lines()
+    for key, color in zip(keys, contours.get_edgecolor()):
+        np.testing.assert_allclose(
+            matplotlib.colors.to_rgba(key.get_color()), color
+        )
     np.testing.assert_allclose(eigen.get_xdata(), 0.3, atol=0.2)
     np.testing.assert_allclose(
         np.hypot(circle.get_xdata(), circle.get_ydata()), 1.0
@@ -95,7 +110,8 @@ def check_pseudo(figure, title, levels):
 
 def check_robustness(figure, curve):
     (ax,) = figure.axes
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("ε", "accuracy")
+    assert ax.get_title() == "metric under input perturbations"
+    assert ax.get_xlabel().startswith("ε") and ax.get_ylabel() == "accuracy"
     assert legend_entries(ax) == ["rnn: uniform", "rnn: fgsm"]
     for line, kind in zip(ax.get_lines(), ("uniform", "fgsm")):
         np.testing.assert_allclose(line.get_xdata(), curve.epsilons)

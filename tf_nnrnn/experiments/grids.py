@@ -18,13 +18,23 @@ from typing import Any
 
 from tf_nnrnn.experiments.presets import Settings
 from tf_nnrnn.experiments.results import (
+    BASELINE_LABELS,
+    MARKER_POINTS,
+    METRIC_LABELS,
     atomic_write_json,
     atomic_write_text,
+    readable_log_axis,
     save_figure,
 )
 from tf_nnrnn.experiments.training import load_metrics, make_task, run
 
-__all__ = ["Variant", "run_grid", "summarize", "write_report"]
+__all__ = [
+    "Variant",
+    "plot_grid_curves",
+    "run_grid",
+    "summarize",
+    "write_report",
+]
 
 
 @dataclasses.dataclass
@@ -216,6 +226,91 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_grid_curves(
+    curves: dict[str, list[tuple[Sequence[float], Sequence[float]]]],
+    metric: str,
+    title: str,
+    baseline: float | None = None,
+    baseline_label: str = "baseline",
+    log_y: bool = True,
+):
+    """The figure of a grid: per label, the mean over seeds of the logged
+    training metric (thick) and each seed (thin, same colour and style).
+
+    Each label has its own colour and line style (identical curves of two
+    labels both stay visible); curves of at most `MARKER_POINTS` points
+    mark them.
+
+    Args:
+        curves: `{label: [(steps, values) of each seed]}`.
+        metric: the logged metric (y label).
+        title: the axes title.
+        baseline: optional horizontal reference line.
+        baseline_label: its legend entry.
+        log_y: logarithmic y axis. Defaults to True.
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+
+    Example:
+        >>> figure = plot_grid_curves(
+        ...     {"a": [([1, 2], [2.0, 1.0]), ([1, 2], [2.2, 0.8])]},
+        ...     "cross_entropy", "a grid", baseline=0.5)
+        >>> [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+        ['a (mean of 2 seeds)', 'one seed', 'baseline 0.5']
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    styles = ("-", "--", "-.", ":")
+    several = False
+    for i, (label, seeds) in enumerate(curves.items()):
+        if not seeds:
+            continue
+        style = dict(color=f"C{i}", linestyle=styles[i % len(styles)])
+        length = min(len(steps) for steps, _ in seeds)
+        marker = "osD^v"[i % 5] if length <= MARKER_POINTS else None
+        if len(seeds) > 1:
+            several = True
+            for steps, values in seeds:
+                ax.plot(steps, values, alpha=0.3, linewidth=0.7, **style)
+        mean = [
+            sum(values[j] for _, values in seeds) / len(seeds)
+            for j in range(length)
+        ]
+        if len(seeds) > 1:
+            label = f"{label} (mean of {len(seeds)} seeds)"
+        ax.plot(
+            list(seeds[0][0][:length]),
+            mean,
+            linewidth=1.8,
+            marker=marker,
+            markersize=5,
+            label=label,
+            **style,
+        )
+    if several:  # a legend entry for the thin lines
+        ax.plot([], [], color="0.4", alpha=0.5, lw=0.7, label="one seed")
+    if baseline is not None:
+        ax.axhline(
+            baseline,
+            color="k",
+            linestyle="--",
+            linewidth=1,
+            label=f"{baseline_label} {baseline:.4g}",
+        )
+    if log_y:
+        ax.set_yscale("log")
+        readable_log_axis(ax.yaxis)
+    ax.set_xlabel("updates")
+    ax.set_ylabel(f"training {METRIC_LABELS.get(metric, metric)}")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def write_report(
     out_dir: str,
     records: list[dict],
@@ -231,53 +326,32 @@ def write_report(
     Returns:
         The paths of the Markdown summary and of the plot.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     metric = rows[0]["metric"] if rows else "loss"
-    for i, row in enumerate(rows):
-        color = colors[i % len(colors)]
-        curves = [
-            load_metrics(rec["out"])
-            for rec in records
-            if rec["label"] == row["label"]
-        ]
-        for metrics in curves:
-            ax.plot(
+    curves = {
+        row["label"]: [
+            (
                 [m["step"] for m in metrics],
                 [m[metric] for m in metrics],
-                color=color,
-                alpha=0.25,
-                linewidth=0.7,
             )
-        length = min(len(c) for c in curves)
-        steps = [curves[0][j]["step"] for j in range(length)]
-        mean = [
-            sum(c[j][metric] for c in curves) / len(curves)
-            for j in range(length)
+            for metrics in (
+                load_metrics(rec["out"])
+                for rec in records
+                if rec["label"] == row["label"]
+            )
         ]
-        ax.plot(steps, mean, color=color, linewidth=1.8, label=row["label"])
-    if rows:
-        base = rows[0]["baseline"]
-        ax.axhline(base, color="k", linestyle="--", linewidth=1)
-        ax.plot([], [], "k--", label=f"baseline {base:.4g}")
-    if log_y:
-        ax.set_yscale("log")
-    ax.set_xlabel("updates")
-    ax.set_ylabel(f"training {metric}")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+        for row in rows
+    }
+    task = next((r["result"]["task"] for r in records if r.get("result")), None)
+    fig = plot_grid_curves(
+        curves,
+        metric,
+        title,
+        baseline=rows[0]["baseline"] if rows else None,
+        baseline_label=BASELINE_LABELS.get(task, "baseline"),
+        log_y=log_y,
+    )
     plot_path = os.path.join(out_dir, "curves.png")
-    try:
-        save_figure(fig, plot_path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, plot_path)
     table = markdown_table(rows)
     md_path = os.path.join(out_dir, "summary.md")
     atomic_write_text(md_path, f"# {title}\n\n{table}\n![curves](curves.png)\n")
