@@ -2,9 +2,15 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
+from tf_nnrnn.experiments.presets import resolve
+from tf_nnrnn.experiments.schedules import (
+    PlateauDecay,
+    learning_rate_optimizers,
+)
 from tf_nnrnn.experiments.tasks.ptb import (
     BitsPerCharacter,
     PTBTask,
@@ -12,6 +18,8 @@ from tf_nnrnn.experiments.tasks.ptb import (
     load_ptb_chars,
     stream_segments,
 )
+from tf_nnrnn.experiments.training import load_metrics, run
+from tf_nnrnn.optimizers import make_optimizer
 
 LINES = ["a b _ c a", "b a _ a _ c c", "c _ b"]
 
@@ -64,7 +72,7 @@ def test_unigram_baseline_and_bpc(ptb_dir):
 
 
 def test_missing_directory_names_data_dir(tmp_path):
-    with pytest.raises(FileNotFoundError, match="`data_dir`"):
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
         load_ptb_chars(str(tmp_path / "absent"))
 
 
@@ -89,3 +97,70 @@ def test_stream_segments_score_every_character_once(ptb_dir):
     assert np.all(np.diff(ws, axis=1) <= 0)
     with pytest.raises(ValueError, match="`eval_batch_size`.*got 60"):
         stream_segments(ids, batch_size=60, bptt=4)
+
+
+# --- the reference's plateau schedule (language_task.py) ------------------
+
+
+def _rates(model):
+    return [
+        float(o.learning_rate.numpy())
+        for o in learning_rate_optimizers(model.optimizer)
+    ]
+
+
+def test_plateau_decay_halves_both_rates_after_each_plateau():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(make_optimizer("rmsprop", 1e-3, 1e-4), "mse")
+    decay = PlateauDecay(0.5)
+    decay.set_model(model)
+    base = np.array(_rates(model))
+    # best-so-far: 3, 2, (2 ties: no progress), 2.5, 1, 1.5
+    losses = [3.0, 2.0, 2.0, 2.5, 1.0, 1.5]
+    scales = [1, 1, 0.5, 0.25, 0.25, 0.125]
+    for epoch, (loss, scale) in enumerate(zip(losses, scales)):
+        logs = {"val_loss": loss}
+        decay.on_epoch_end(epoch, logs)
+        np.testing.assert_allclose(_rates(model), base * scale, rtol=1e-6)
+        assert logs["lr"] == pytest.approx(1e-3 * scale)
+    # A resumed run starts from the best of the epochs already done.
+    resumed = PlateauDecay(0.5, history=[3.0, 1.0])
+    resumed.set_model(model)
+    resumed.on_epoch_end(2, {"val_loss": 1.2})
+    np.testing.assert_allclose(_rates(model), base * 0.0625, rtol=1e-6)
+    with pytest.raises(ValueError, match="`val_loss`"):
+        resumed.on_epoch_end(3, {"loss": 1.0})
+    with pytest.raises(ValueError, match="`factor`"):
+        PlateauDecay(1.0)
+
+
+def test_ptb_run_applies_the_plateau_schedule(ptb_dir, tmp_path):
+    settings = resolve(
+        "ptb",
+        "lstm",
+        dict(
+            data_dir=ptb_dir,
+            units=8,
+            embedding_dim=4,
+            batch_size=2,
+            bptt=5,
+            eval_batch_size=2,
+            epochs=5,
+            optimizer="adam",
+            lr=1e-30,  # the weights cannot move: no epoch improves
+            plateau_factor=0.5,
+            verbose=0,
+        ),
+    )
+    run("ptb", "lstm", settings, out_dir=str(tmp_path / "run"))
+    rows = load_metrics(str(tmp_path / "run"))
+    assert len(rows) == 5 and all("lr" in r for r in rows)
+    best, rate = math.inf, 1e-30
+    halvings = 0
+    for row in rows:
+        if row["val_loss"] < best:
+            best = row["val_loss"]
+        else:
+            rate, halvings = rate / 2, halvings + 1
+        assert row["lr"] == pytest.approx(rate, rel=1e-5)
+    assert halvings == 4  # after every epoch but the first

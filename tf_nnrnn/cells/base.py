@@ -87,7 +87,8 @@ class RecurrentMatrixCell(
             or any Keras activation.
         use_bias: whether to add a bias before the activation (default
             False: modReLU's bias plays that role).
-        kernel_initializer: initializer of the input kernel.
+        kernel_initializer: initializer of the input kernel (default
+            Glorot normal, the nnRNN reference's `xavier_normal_`).
         bias_initializer: initializer of `bias`.
         modrelu_bias_initializer: initializer of `modrelu_bias`.
         kernel_regularizer, bias_regularizer: optional regularizers.
@@ -105,7 +106,7 @@ class RecurrentMatrixCell(
         units: int,
         activation="modrelu",
         use_bias: bool = False,
-        kernel_initializer="he_normal",
+        kernel_initializer="glorot_normal",
         bias_initializer="zeros",
         modrelu_bias_initializer="default",
         kernel_regularizer=None,

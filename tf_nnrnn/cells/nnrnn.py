@@ -41,7 +41,9 @@ class NNRNNCell(ExpmCell):
         units: even positive integer.
         skew_initializer: `"cayley"` (default), `"henaff"`,
             `"random_orthogonal"`, `"zeros"` or a Keras initializer for `X`.
-        kernel_initializer: input kernel initializer (default He normal).
+        kernel_initializer: input kernel initializer (default Glorot
+            normal, the reference's `xavier_normal_`; its PTB runs use
+            `"he_normal"`).
         theta_initializer: default uniform in [0, 2π).
         gamma_initializer: default ones.
         triangular_initializer: default zeros.
@@ -75,7 +77,7 @@ class NNRNNCell(ExpmCell):
         self,
         units: int,
         skew_initializer="cayley",
-        kernel_initializer="he_normal",
+        kernel_initializer="glorot_normal",
         theta_initializer="default",
         gamma_initializer="ones",
         triangular_initializer="zeros",

@@ -1,12 +1,17 @@
 """Run settings: their defaults, the quick defaults and the papers' table.
 
 `Settings` is every knob of a run (`tf_nnrnn.experiments.training.run` reads
-nothing
-else, and writes it to `config.json`). `resolve(task, cell, overrides,
-preset)` layers, later winning: `Settings` defaults, the task's quick
-defaults (`QUICK`: a run of a few minutes on a 2-core CPU), the papers'
-settings for (task, cell) when `preset="paper"` (`PAPER`, from
-design/anchors.md), then the explicit `overrides` (command-line flags).
+nothing else, and writes it to `config.json`). `resolve(task, cell,
+overrides, preset)` layers, later winning: `Settings` defaults, the task's
+quick defaults (`QUICK`: a run of a few minutes on a 2-core CPU), the
+papers' settings for (task, cell) when `preset="paper"` (`PAPER`, typed
+with the source of each number in `tf_nnrnn.experiments.paper_tables`,
+which also holds the published tables: `PAPER_TABLES`, `paper_plan`),
+then the explicit `overrides` (command-line flags). A paper preset sets
+every quick default the paper does not use back to its full value
+(`train_examples=None`, `steps=None`, ...), so a quick value survives a
+preset only where the paper is silent (e.g. the adding task's
+`test_size`).
 
 Optimizer notes. RMSprop's `rho` is PyTorch's `alpha`. PyTorch adds its
 `eps = 1e-8` outside the square root, Keras adds `epsilon` inside it
@@ -26,14 +31,32 @@ import functools
 from typing import Any
 
 from tf_nnrnn.cells.registry import orthogonal_cells
+from tf_nnrnn.experiments.paper_tables import (
+    PAPER,
+    PAPER_TABLES,
+    PTB_300_NNRNN,
+    PaperRun,
+    paper_plan,
+)
 from tf_nnrnn.validation import check_int, invalid, is_number
 
-__all__ = ["Settings", "SettingError", "QUICK", "PAPER", "resolve"]
+__all__ = [
+    "Settings",
+    "SettingError",
+    "QUICK",
+    "PAPER",
+    "PAPER_TABLES",
+    "PaperRun",
+    "paper_plan",
+    "paper_settings",
+    "resolve",
+]
 
 OPTIMIZERS = ("rmsprop", "adam")
 GAMMA_PENALTIES = ("l2", "l1")
 DISTRIBUTE = ("none", "mirrored")
 MASKS = ("block", "strict")
+MNIST_SPLITS = ("tail", "reference")
 
 
 class SettingError(ValueError):
@@ -58,7 +81,11 @@ class Settings:
     `clip_norm`, `delta` (γ penalty), `gamma_penalty` ("l2" | "l1"),
     `t_decay` (PyTorch weight decay on T), `skew_init`, `kernel_init`,
     `triangular_mask` (nnRNN), `num_negative_ones` (scoRNN),
-    `memory_size`, `num_heads` (NRU).
+    `memory_size`, `num_heads` (NRU), `plateau_factor` (None: constant
+    learning rates; else both are multiplied by it after every epoch
+    whose validation loss did not improve on the best so far, as the
+    nnRNN reference's PTB script does with 0.5:
+    `tf_nnrnn.experiments.schedules.PlateauDecay`).
 
     Schedule: `batch_size`, `steps` (copy/adding: total updates; psMNIST,
     PTB: at most this many updates per epoch), `epochs` (psMNIST/PTB),
@@ -66,7 +93,10 @@ class Settings:
     `distribute` ("none" | "mirrored"), `verbose`.
 
     Task shape: `time_lag`, `one_hot` (copy), `length` (adding),
-    `permutation_seed`, `train_examples` (psMNIST), `data_dir`
+    `permutation_seed`, `train_examples`, `mnist_split` (psMNIST:
+    `"tail"` validates on the last 10,000 training images and shuffles
+    every epoch; `"reference"` draws the split from the permutation's
+    generator and keeps one order, as the reference), `data_dir`
     (psMNIST/PTB), `bptt`, `embedding_dim` (PTB), `test_size`
     (copy/adding held-out sequences), `eval_batch_size` (PTB: parallel
     streams of the validation and test text, 10 as in the reference).
@@ -92,6 +122,7 @@ class Settings:
     kernel_init: str | None = None
     triangular_mask: str = "block"
     num_negative_ones: int | None = None
+    plateau_factor: float | None = None
     memory_size: int = 64
     num_heads: int = 4
     batch_size: int = 32
@@ -107,6 +138,7 @@ class Settings:
     length: int = 100
     permutation_seed: int = 1234
     train_examples: int | None = None
+    mnist_split: str = "tail"
     data_dir: str | None = None
     bptt: int = 150
     embedding_dim: int = 200
@@ -147,11 +179,15 @@ class Settings:
             value = getattr(self, name)
             if not _is_number(value, low=0.0, closed=True) or value >= 1:
                 raise _bad(name, "a number in [0, 1)", value)
+        factor = self.plateau_factor
+        if factor is not None and not (_is_number(factor, 0.0) and factor < 1):
+            raise _bad("plateau_factor", "None or a number in (0, 1)", factor)
         for name, accepted in (
             ("optimizer", OPTIMIZERS),
             ("gamma_penalty", GAMMA_PENALTIES),
             ("distribute", DISTRIBUTE),
             ("triangular_mask", MASKS),
+            ("mnist_split", MNIST_SPLITS),
         ):
             if getattr(self, name) not in accepted:
                 raise _bad(
@@ -229,156 +265,12 @@ QUICK: dict[str, dict] = {
     ),
 }
 
-#: Quick-run input kernel of the orthogonal cells (the reference code's
-#: `xavier_normal_`; their He-normal default makes the adding problem's
-#: first updates explode).
+#: Quick-run input kernel of the orthogonal cells (the nnRNN reference
+#: code's `xavier_normal_`): ExpRNNCell keeps expRNN's own He-normal
+#: default, which makes the adding problem's first updates explode.
 QUICK_ORTHOGONAL = dict(kernel_init="glorot_normal")
 #: The built-in orthogonal cells (a snapshot of the registry's).
 ORTHOGONAL_CELLS = orthogonal_cells()
-
-_COPY = dict(time_lag=200, one_hot=True, batch_size=10, steps=1500)
-_PSMNIST = dict(batch_size=100, epochs=100, permutation_seed=1234)
-_ADDING = dict(length=20, batch_size=1, steps=20000, log_every=100)
-_PTB = dict(batch_size=128, eval_batch_size=10, epochs=100, embedding_dim=200)
-
-#: The papers' settings (design/anchors.md), per task and cell. Input
-#: kernels: Glorot normal (`xavier_normal_`) in the reference copy and
-#: MNIST scripts, He normal (`kaiming`) in its PTB script. nnRNN uses the
-#: reference code's strictly triangular T mask, which gives the paper's
-#: parameter counts (18,953 at N = 128 on the copy task).
-PAPER: dict[str, dict[str, dict]] = {
-    "copy": {
-        # README's table of reported results (code default init: Henaff).
-        "nnrnn": dict(
-            _COPY,
-            units=128,
-            optimizer="rmsprop",
-            lr=5e-4,
-            lr_orth=1e-6,
-            rho=0.99,
-            delta=1e-4,
-            t_decay=1e-6,
-            skew_init="cayley",
-            kernel_init="glorot_normal",
-            triangular_mask="strict",
-        ),
-        "exprnn": dict(
-            _COPY,
-            units=128,
-            lr=1e-3,
-            lr_orth=1e-4,
-            rho=0.99,
-            skew_init="henaff",
-            kernel_init="glorot_normal",
-        ),
-        # scoRNN's own paper (ICML 2018): LR 1e-3 / 1e-4 RMSprop, ρ = n/2;
-        # N = 128 to match the others.
-        "scornn": dict(
-            _COPY, units=128, num_negative_ones=64, lr=1e-3, lr_orth=1e-4
-        ),
-        "lstm": dict(_COPY, units=128, lr=5e-4, rho=0.99),
-        "rnn_orth": dict(_COPY, units=128, lr=2e-4, rho=0.99),
-        "rnn": dict(_COPY, units=128, lr=1e-3, rho=0.9),
-    },
-    "psmnist": {
-        "nnrnn": dict(
-            _PSMNIST,
-            units=512,
-            lr=1.5e-4,
-            lr_orth=1.5e-5,
-            rho=0.99,
-            delta=0.15,
-            t_decay=1e-4,
-            skew_init="cayley",
-            kernel_init="glorot_normal",
-            triangular_mask="strict",
-        ),
-        "exprnn": dict(
-            _PSMNIST,
-            units=512,
-            lr=5e-4,
-            lr_orth=5e-5,
-            rho=0.99,
-            skew_init="cayley",
-            kernel_init="glorot_normal",
-        ),
-        "scornn": dict(
-            _PSMNIST, units=170, num_negative_ones=17, lr=1e-3, lr_orth=1e-4
-        ),
-        # The authors' README: LSTM N=512 with α=0.99 (α=0.9 is their N=257).
-        "lstm": dict(_PSMNIST, units=512, lr=5e-4, rho=0.99),
-        "rnn_orth": dict(_PSMNIST, units=512, lr=5e-5, rho=0.99),
-        "rnn": dict(_PSMNIST, units=512, lr=1e-4, rho=0.9),
-        # NRU authors' psMNIST configuration.
-        "nru": dict(
-            _PSMNIST,
-            units=212,
-            memory_size=256,
-            num_heads=4,
-            optimizer="adam",
-            lr=1e-3,
-            clip_norm=1.0,
-        ),
-    },
-    "ptb": {
-        # The authors' later runs (README): Adam β = (0, 0.9), clipping 10
-        # at TPTT 150 (5 and T decay 1e-6 at 300).
-        "nnrnn": dict(
-            _PTB,
-            units=1024,
-            optimizer="adam",
-            beta_1=0.0,
-            beta_2=0.9,
-            lr=2e-3,
-            lr_orth=2e-4,
-            clip_norm=10.0,
-            delta=1e-4,
-            t_decay=1e-5,
-            skew_init="cayley",
-            kernel_init="he_normal",
-            triangular_mask="strict",
-        ),
-        "exprnn": dict(
-            _PTB,
-            units=1024,
-            lr=1e-3,
-            lr_orth=1e-4,
-            rho=0.9,
-            skew_init="cayley",
-            kernel_init="he_normal",
-        ),
-        "rnn_orth": dict(_PTB, units=1024, lr=1e-4, rho=0.9),
-        "rnn": dict(_PTB, units=1024, lr=1e-5, rho=0.9),
-    },
-    "adding": {
-        # No table in the papers; the nnRNN reference script's defaults
-        # (adding_problem.py: T = 20, batch 1, 20000 updates) and scoRNN's
-        # adding settings (n=170, ρ=85).
-        "nnrnn": dict(
-            _ADDING,
-            units=128,
-            lr=2e-4,
-            lr_orth=2e-5,
-            rho=0.99,
-            delta=1e-4,
-            t_decay=1e-5,
-            skew_init="cayley",
-            kernel_init="glorot_normal",
-        ),
-        "exprnn": dict(
-            _ADDING,
-            units=128,
-            lr=2e-4,
-            lr_orth=2e-5,
-            rho=0.99,
-            skew_init="cayley",
-            kernel_init="glorot_normal",
-        ),
-        "scornn": dict(
-            _ADDING, units=170, num_negative_ones=85, lr=1e-3, lr_orth=1e-4
-        ),
-    },
-}
 
 
 def paper_settings(task: str, cell: str, bptt: int | None = None) -> dict:
@@ -398,7 +290,7 @@ def paper_settings(task: str, cell: str, bptt: int | None = None) -> dict:
         )
     values = dict(table[cell])
     if task == "ptb" and cell == "nnrnn" and bptt == 300:
-        values.update(clip_norm=5.0, t_decay=1e-6)
+        values.update(PTB_300_NNRNN)
     return values
 
 
@@ -419,6 +311,8 @@ def resolve(
     Example:
         >>> resolve("copy", "nnrnn", {"seed": 3}, preset="paper").units
         128
+        >>> resolve("adding", "nnrnn", preset="paper").test_size  # quick
+        1000
     """
     overrides = dict(overrides or {})
     unknown = set(overrides) - {f.name for f in dataclasses.fields(Settings)}
@@ -430,6 +324,6 @@ def resolve(
     if preset is not None:
         if preset != "paper":
             raise _bad("preset", "None or 'paper'", preset)
-        values = paper_settings(task, cell, overrides.get("bptt"))
+        values.update(paper_settings(task, cell, overrides.get("bptt")))
     values.update(overrides)
     return Settings(**values)

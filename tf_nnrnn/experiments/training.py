@@ -55,6 +55,7 @@ from tf_nnrnn.experiments.evaluation import StreamEvaluator, StreamValidation
 from tf_nnrnn.experiments.models import build_model, free_parameters
 from tf_nnrnn.experiments.presets import SettingError, Settings
 from tf_nnrnn.experiments.results import atomic_write_json, plot_learning_curve
+from tf_nnrnn.experiments.schedules import PlateauDecay
 from tf_nnrnn.experiments.tasks import TASK_NAMES, get_task
 from tf_nnrnn.optimizers import make_optimizer
 
@@ -104,6 +105,7 @@ def make_task(task: str, settings: Settings):
             permutation_seed=s.permutation_seed,
             data_dir=s.data_dir,
             train_examples=s.train_examples,
+            split=s.mnist_split,
         )
     if task == "ptb":
         return get_task(
@@ -340,6 +342,9 @@ def run(
     cbs: list = [NaNGuard()]
     if evaluator is not None:
         cbs += [ResetRNNState(), StreamValidation(evaluator)]
+    if settings.plateau_factor is not None:  # after the val_ metrics
+        seen = [r["val_loss"] for r in metrics_cb.rows if "val_loss" in r]
+        cbs.append(PlateauDecay(settings.plateau_factor, history=seen))
     cbs.append(metrics_cb)
     best_path = None
     if out_dir is not None:

@@ -94,14 +94,16 @@ def load_ptb_chars(data_dir: str | None = None) -> dict:
             reason = (str(error).splitlines() or [""])[0][:200]
             raise FileNotFoundError(
                 f"Could not download the PTB archive ({reason}); pass "
-                "`data_dir`, a folder with ptb.char.{train,valid,test}.txt."
+                "--data-dir (Python: `data_dir`), a folder with "
+                "ptb.char.{train,valid,test}.txt (from simple-examples.tgz, "
+                f"{PTB_URL})."
             ) from error
     paths = {s: os.path.join(data_dir, f"ptb.char.{s}.txt") for s in SPLITS}
     missing = [p for p in paths.values() if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(
-            "Received an invalid value for argument `data_dir`, expected a "
-            "folder holding ptb.char.{train,valid,test}.txt, got "
+            "Received an invalid value for --data-dir (`data_dir`), "
+            "expected a folder holding ptb.char.{train,valid,test}.txt, got "
             f"{data_dir!r} (missing "
             f"{', '.join(os.path.basename(p) for p in missing)})."
         )
