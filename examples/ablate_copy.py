@@ -18,26 +18,37 @@ The report's setting (T = 200, N = 128 vs 256)::
         --out runs/ablate_copy
 """
 
+import dataclasses
 import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
-
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-
-from tf_nnrnn.experiments import cli  # noqa: E402
 
 VARIANTS = ("base", "l1_penalty", "adam", "random_orthogonal", "double_units")
 
 
-def _variants(text: str) -> list[str]:
-    names = [v.strip() for v in text.split(",") if v.strip()]
-    if not names or any(v not in VARIANTS for v in names):
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {list(VARIANTS)}, got {text!r}"
-        )
-    return names
+def build_parser(flags):
+    """The flags of this script (`flags`: `tf_nnrnn.experiments.flags`)."""
+    parser = flags.build_parser(
+        "copy",
+        "Ablations of nnRNN on the copy task (L1 vs L2 gamma penalty, "
+        "RMSprop vs Adam, Cayley vs random orthogonal Schur basis, N vs 2N "
+        "units), as in the NeurIPS 2019 reproducibility report.",
+        prog="ablate_copy.py",
+        cell_flag=False,
+    )
+    parser.add_argument(
+        "--variants", type=flags.name_list(VARIANTS), default=list(VARIANTS),
+        help="comma-separated ablations to run (default: all of "
+        f"{','.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--seeds", type=flags.seed_list, default=[0],
+        help="comma-separated seeds, one run each (default: 0)",
+    )
+    parser.add_argument(
+        "--last", type=flags.positive_int, default=100,
+        help="updates in the final average of the table (default: 100)",
+    )
+    return parser
 
 
 def variant_settings(base, name: str):
@@ -54,12 +65,9 @@ def variant_settings(base, name: str):
 
 def main(argv=None) -> int:
     """Run the ablations described by the command-line flags `argv`."""
-    parser = cli.build_parser(
-        "copy", __doc__.splitlines()[0], prog="ablate_copy.py", cell_flag=False
-    )
-    parser.add_argument("--variants", type=_variants, default=list(VARIANTS))
-    parser.add_argument("--seeds", type=cli.seed_list, default=[0])
-    parser.add_argument("--last", type=int, default=100)
+    from tf_nnrnn.experiments import cli, flags
+
+    parser = build_parser(flags)
     args = parser.parse_args(argv)
     base = cli.resolve_or_exit(parser, "copy", "nnrnn", args)
     if base.delta == 0:  # the penalty ablation needs a penalty
@@ -87,4 +95,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    import _start
+
+    _start.start(build_parser)
     sys.exit(main())

@@ -18,40 +18,44 @@ updates, each cell with its paper settings), three seeds::
         --out runs/copy_paper
 """
 
+import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
 
-import argparse  # noqa: E402
-
-from tf_nnrnn.cells.registry import cell_names  # noqa: E402
-from tf_nnrnn.experiments import cli  # noqa: E402
-from tf_nnrnn.experiments.tasks import TASK_NAMES  # noqa: E402
-
-
-def _names(text: str) -> list[str]:
-    names = [c.strip() for c in text.split(",") if c.strip()]
-    bad = [c for c in names if c not in cell_names()]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {list(cell_names())}, got "
-            f"{text!r}"
-        )
-    return names
+def _task(argv) -> str:
+    """The `--task` of `argv` (its flags depend on it)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default="copy")
+    return pre.parse_known_args(argv)[0].task
 
 
-def build_parser(task: str) -> argparse.ArgumentParser:
-    parser = cli.build_parser(
-        task, __doc__.splitlines()[0], prog="compare.py", cell_flag=False
+def build_parser(flags, argv=None) -> argparse.ArgumentParser:
+    """The flags of this script (`flags`: `tf_nnrnn.experiments.flags`)."""
+    task = _task(sys.argv[1:] if argv is None else argv)
+    parser = flags.build_parser(
+        task if task in flags.TASK_NAMES else "copy",
+        "Several cells on one task: one table and one plot of their "
+        "learning curves.",
+        prog="compare.py",
+        cell_flag=False,
     )
-    parser.add_argument("--task", choices=TASK_NAMES, default="copy")
     parser.add_argument(
-        "--cells", type=_names, default=["nnrnn", "exprnn", "lstm"]
+        "--task", choices=flags.TASK_NAMES, default="copy",
+        help="the task (its own flags follow it) (default: copy)",
     )
-    parser.add_argument("--seeds", type=cli.seed_list, default=[0])
     parser.add_argument(
-        "--last", type=int, default=100, help="updates in the final average"
+        "--cells", type=flags.name_list(flags.cell_choices()),
+        default=["nnrnn", "exprnn", "lstm"],
+        help="comma-separated cells to compare (default: nnrnn,exprnn,lstm)",
+    )
+    parser.add_argument(
+        "--seeds", type=flags.seed_list, default=[0],
+        help="comma-separated seeds, one run each (default: 0)",
+    )
+    parser.add_argument(
+        "--last", type=flags.positive_int, default=100,
+        help="updates in the final average of the table (default: 100)",
     )
     return parser
 
@@ -59,16 +63,11 @@ def build_parser(task: str) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the comparison described by the command-line flags `argv`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", choices=TASK_NAMES, default="copy")
-    known, _ = pre.parse_known_args(argv)
-    task = known.task
-    parser = build_parser(task)
+    from tf_nnrnn.experiments import cli, flags
+
+    parser = build_parser(flags, argv)
     args = parser.parse_args(argv)
-    if args.last < 1:
-        parser.error(
-            f"argument --last: expected a positive integer, got {args.last}"
-        )
+    task = args.task
     from tf_nnrnn.experiments import Variant, run_grid, summarize, write_report
 
     variants = [
@@ -97,4 +96,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    import _start
+
+    _start.start(build_parser)
     sys.exit(main())

@@ -10,24 +10,33 @@ Quick run (a few minutes on a 2-core CPU)::
 
 The paper's setting (T = 200, one-hot, batch 10, 1500 updates)::
 
-    python examples/copy_task.py --preset paper --cell nnrnn \
+    python examples/copy_task.py --preset paper --cell nnrnn \\
         --out runs/copy_nnrnn
 
-Interrupted runs resume when the same command is run again.
+A finished run in `--out` is reported, not trained again (`--overwrite`
+trains again); an interrupted one resumes when the same command is run
+again.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
+TASK = "copy"
 
-from tf_nnrnn.experiments import cli  # noqa: E402
+
+def build_parser(flags):
+    """The flags of this script (`flags`: `tf_nnrnn.experiments.flags`)."""
+    return flags.build_parser(TASK)
 
 
 def main(argv=None, callbacks=()) -> int:
     """Run the copy task with the command-line flags `argv`."""
-    return cli.main("copy", argv, callbacks=callbacks)
+    from tf_nnrnn.experiments import cli
+
+    return cli.main(TASK, argv, callbacks=callbacks)
 
 
 if __name__ == "__main__":
+    import _start
+
+    _start.start(build_parser)
     sys.exit(main())

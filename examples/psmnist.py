@@ -14,18 +14,25 @@ The paper's setting for nnRNN (N = 512, 100 epochs, batch 100)::
     python examples/psmnist.py --preset paper --cell nnrnn
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
+TASK = "psmnist"
 
-from tf_nnrnn.experiments import cli  # noqa: E402
+
+def build_parser(flags):
+    """The flags of this script (`flags`: `tf_nnrnn.experiments.flags`)."""
+    return flags.build_parser(TASK)
 
 
 def main(argv=None, callbacks=()) -> int:
-    """Run psMNIST with the command-line flags `argv`."""
-    return cli.main("psmnist", argv, callbacks=callbacks)
+    """Run the task with the command-line flags `argv`."""
+    from tf_nnrnn.experiments import cli
+
+    return cli.main(TASK, argv, callbacks=callbacks)
 
 
 if __name__ == "__main__":
+    import _start
+
+    _start.start(build_parser)
     sys.exit(main())

@@ -8,37 +8,39 @@
 - `ResetRNNState`: zero the states of stateful RNN layers at the start of
   every epoch, evaluation and prediction (truncated back-propagation
   carries the state only within one pass over the text).
-- `AtomicBackup` / `restore_backup`: the training state (weights and
-  optimizer state) after every epoch, for resuming an interrupted run.
-  Keras' `BackupAndRestore` writes its HDF5 file in place, so a run killed
-  during the write leaves a truncated file that cannot be restored (our
-  kill-and-rerun test hit exactly that); here every file is complete
-  before a small JSON "commit" file names it.
+- `AtomicBackup` / `restore_backup` live in
+  `tf_nnrnn.experiments.checkpoints` (also importable from here).
 - `BestWeights`: the best-validation weights, written the same way.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import time
 
 import keras
 
-from tf_nnrnn.experiments.results import atomic_write_json, atomic_write_text
+from tf_nnrnn.experiments.results import atomic_write_text
 
 __all__ = [
-    "AtomicBackup",
     "BestWeights",
     "MetricsCSV",
     "NaNGuard",
     "ResetRNNState",
     "TrainingDiverged",
-    "restore_backup",
-    "backup_epoch",
 ]
+
+_MOVED = ("AtomicBackup", "restore_backup", "backup_epoch")
+
+
+def __getattr__(name: str):  # PEP 562: the checkpoint names of 0.1
+    if name in _MOVED:
+        from tf_nnrnn.experiments import checkpoints
+
+        return getattr(checkpoints, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,14 +48,45 @@ class TrainingDiverged(RuntimeError):
 
 
 def read_metrics_csv(path: str) -> list[dict]:
-    """Rows of a metrics CSV as dicts of floats (empty if missing)."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
-            for row in csv.DictReader(f)
-        ]
+    """Rows of a metrics CSV as dicts of floats (empty if missing).
+
+    A damaged file (truncated, edited, not UTF-8) yields its readable
+    leading rows: each kept row has a number in every filled column, an
+    `epoch` and a `step`, and epochs and steps that increase.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "metrics.csv")
+        >>> _ = open(path, "w").write("epoch,step,loss\\n1,10,0.5\\n2,2")
+        >>> read_metrics_csv(path)
+        [{'epoch': 1.0, 'step': 10.0, 'loss': 0.5}]
+    """
+    rows: list[dict] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            records = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return rows
+    for record in records:
+        try:
+            row = {
+                k: float(v)
+                for k, v in record.items()
+                if k is not None and v not in ("", None)
+            }
+        except (TypeError, ValueError):
+            break
+        if (
+            None in record
+            or None in record.values()
+            or not float(row.get("epoch", 0)).is_integer()
+            or row.get("epoch", 0) <= (rows[-1]["epoch"] if rows else 0)
+            or "step" not in row
+            or (rows and row["step"] < rows[-1]["step"])
+        ):
+            break
+        rows.append(row)
+    return rows
 
 
 class MetricsCSV(keras.callbacks.Callback):
@@ -79,14 +112,27 @@ class MetricsCSV(keras.callbacks.Callback):
         'epoch,step,seconds,loss'
     """
 
-    def __init__(self, path: str | None, initial_epoch: int = 0):
+    def __init__(
+        self,
+        path: str | None,
+        initial_epoch: int = 0,
+        initial_step: int | None = None,
+        initial_seconds: float | None = None,
+    ):
         super().__init__()
         self.path = path
         old = read_metrics_csv(path) if initial_epoch and path else []
-        self.rows = [r for r in old if r.get("epoch", 0) <= initial_epoch]
+        self.rows = [r for r in old if r["epoch"] <= initial_epoch]
+        #: Finished epochs whose rows the CSV lacked (damaged or deleted).
+        self.lost_epochs = initial_epoch - len(self.rows)
         last = self.rows[-1] if self.rows else {}
         self._step = int(last.get("step", 0))
         self._seconds = float(last.get("seconds", 0.0))
+        if initial_step is not None:  # the checkpoint's count wins
+            self._step = int(initial_step)
+        if initial_seconds:
+            self._seconds = float(initial_seconds)
+        self._epoch = initial_epoch
         self._start = None
         self._epoch_batches = 0
 
@@ -101,6 +147,7 @@ class MetricsCSV(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._step += self._epoch_batches
+        self._epoch = epoch + 1
         seconds = self._seconds + time.perf_counter() - self._start
         row = {"epoch": epoch + 1, "step": self._step, "seconds": seconds}
         row.update({k: float(v) for k, v in (logs or {}).items()})
@@ -109,7 +156,22 @@ class MetricsCSV(keras.callbacks.Callback):
 
     @property
     def seconds(self) -> float:
-        return self.rows[-1]["seconds"] if self.rows else 0.0
+        """Training seconds so far, across resumed runs."""
+        return self.rows[-1]["seconds"] if self.rows else self._seconds
+
+    @property
+    def step_count(self) -> int:
+        """Updates done so far, across resumed runs."""
+        return self._step
+
+    @property
+    def epoch_count(self) -> int:
+        """Epochs finished so far, across resumed runs."""
+        return self._epoch
+
+    def progress(self) -> tuple[int, float]:
+        """`(updates, seconds)` so far (stored with each checkpoint)."""
+        return self._step, self.seconds
 
     def write(self):
         if self.path is None:  # keep the rows in memory only
@@ -129,6 +191,39 @@ def _fmt(value) -> str:
     if float(value).is_integer() and abs(value) < 2**53:
         return str(int(value))
     return repr(float(value))
+
+
+class PlainProgress(keras.callbacks.Callback):
+    """One plain line per epoch, for output that is not a terminal.
+
+    Keras' progress bar writes ANSI escape codes and carriage returns,
+    which clutter a redirected log; the runner uses this instead when
+    stdout is not a terminal.
+
+    Args:
+        epochs: the total number of epochs (rows).
+        metrics: the run's `MetricsCSV` (updates and seconds so far).
+
+    Example:
+        >>> metrics = MetricsCSV(None)
+        >>> metrics.on_train_begin(); metrics.on_epoch_begin(0)
+        >>> metrics.on_train_batch_end(9)
+        >>> metrics.on_epoch_end(0, {"loss": 0.5})
+        >>> PlainProgress(4, metrics).on_epoch_end(0, {"loss": 0.5})
+        epoch 1/4 - 10 updates - loss 0.5 - ...s
+    """
+
+    def __init__(self, epochs: int, metrics: MetricsCSV):
+        super().__init__()
+        self.epochs = epochs
+        self.metrics = metrics
+
+    def on_epoch_end(self, epoch, logs=None):
+        parts = [f"epoch {epoch + 1}/{self.epochs}"]
+        parts.append(f"{self.metrics.step_count} updates")
+        parts += [f"{k} {float(v):.4g}" for k, v in (logs or {}).items()]
+        parts.append(f"{self.metrics.seconds:.1f}s")
+        print(" - ".join(parts), flush=True)
 
 
 class NaNGuard(keras.callbacks.TerminateOnNaN):
@@ -196,87 +291,6 @@ class ResetRNNState(keras.callbacks.Callback):
 
     def on_predict_begin(self, logs=None):
         self._reset()
-
-
-_COMMIT = "backup.json"
-
-
-def _read_commit(backup_dir: str) -> dict | None:
-    path = os.path.join(backup_dir, _COMMIT)
-    try:
-        with open(path, encoding="utf-8") as f:
-            commit = json.load(f)
-        weights = os.path.join(backup_dir, commit["weights"])
-        if not os.path.exists(weights):
-            return None
-        return {"epoch": int(commit["epoch"]), "weights": weights}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def backup_epoch(backup_dir: str) -> int:
-    """Epochs completed by the run backed up in `backup_dir` (0 if none)."""
-    commit = _read_commit(backup_dir)
-    return commit["epoch"] if commit else 0
-
-
-def restore_backup(model: keras.Model, backup_dir: str) -> int:
-    """Load the backed-up weights and optimizer state into `model`.
-
-    Returns:
-        The number of completed epochs (0 when there is no backup), to pass
-        as `initial_epoch` to `model.fit`.
-    """
-    commit = _read_commit(backup_dir)
-    if commit is None:
-        return 0
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(commit["weights"])
-    return commit["epoch"]
-
-
-class AtomicBackup(keras.callbacks.Callback):
-    """Back up weights and optimizer state after every epoch, atomically.
-
-    Writes `epoch-<k>.weights.h5` in full, then `backup.json` (atomically,
-    via `os.replace`) naming it and `k`; only then the older weights file
-    is removed. A run killed at any moment leaves a consistent backup.
-    Restore with `restore_backup(model, backup_dir)`.
-
-    Args:
-        backup_dir: folder of the backup (created when needed).
-
-    Example:
-        >>> import tempfile
-        >>> import numpy as np
-        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        >>> model.compile("sgd", "mse")
-        >>> folder = tempfile.mkdtemp()
-        >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2,
-        ...               verbose=0, callbacks=[AtomicBackup(folder)])
-        >>> restore_backup(model, folder)
-        2
-    """
-
-    def __init__(self, backup_dir: str):
-        super().__init__()
-        self.backup_dir = backup_dir
-
-    def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        old = _read_commit(self.backup_dir)
-        name = f"epoch-{epoch + 1}.weights.h5"
-        path = os.path.join(self.backup_dir, name)
-        self.model.save_weights(path, overwrite=True)
-        atomic_write_json(
-            os.path.join(self.backup_dir, _COMMIT),
-            {"epoch": epoch + 1, "weights": name},
-        )
-        if old is not None and os.path.abspath(old["weights"]) != (
-            os.path.abspath(path)
-        ):
-            os.remove(old["weights"])
 
 
 class BestWeights(keras.callbacks.Callback):

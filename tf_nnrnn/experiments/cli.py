@@ -16,15 +16,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tf_nnrnn.cells.registry import cell_names
-from tf_nnrnn.experiments.presets import (
-    DISTRIBUTE,
-    GAMMA_PENALTIES,
-    MASKS,
-    OPTIMIZERS,
-    SettingError,
-    resolve,
+from tf_nnrnn.experiments.flags import (
+    SCRIPTS,
+    add_common_flags,
+    add_task_flags,
+    build_parser,
+    flag_of,
+    seed_list,
 )
+from tf_nnrnn.experiments.presets import SettingError, resolve
 
 __all__ = [
     "SettingError",
@@ -34,212 +34,14 @@ __all__ = [
     "explicit_settings",
     "main",
     "flag_of",
+    "SCRIPTS",
+    "add_common_flags",
+    "add_task_flags",
+    "seed_list",
 ]
 
-_TASK_HELP = {
-    "copy": "copy task (nnRNN paper): remember 10 symbols over T steps",
-    "adding": "adding problem: sum of the two marked values",
-    "psmnist": "permuted sequential MNIST (784 pixels, one per step)",
-    "ptb": "Penn Treebank characters, truncated back-propagation",
-}
-# Settings whose flag is not the field name with dashes.
-_FLAGS = {"one_hot": "--one-hot/--scalar", "beta_1": "--beta1"}
-_FLAGS.update({"beta_2": "--beta2", "task": "--task", "out": "--out"})
-
-
-def flag_of(name: str) -> str:
-    """The command-line flag of the setting `name`.
-
-    Example:
-        >>> flag_of("batch_size")
-        '--batch-size'
-    """
-    return _FLAGS.get(name, "--" + name.replace("_", "-"))
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage block)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def add_common_flags(
-    parser: argparse.ArgumentParser, cell_flag: bool = True
-) -> None:
-    """Flags of every task (defaults come from the presets, not argparse)."""
-    add = parser.add_argument
-    s = argparse.SUPPRESS
-    if cell_flag:
-        add("--cell", choices=cell_names(), default="nnrnn", help="the cell")
-    add(
-        "--preset",
-        choices=["paper"],
-        default=None,
-        help="the paper's settings for this task and cell (anchors.md)",
-    )
-    add("--units", type=int, default=s, help="hidden units")
-    add("--optimizer", choices=OPTIMIZERS, default=s)
-    add("--lr", type=float, default=s, help="learning rate")
-    add(
-        "--lr-orth",
-        type=float,
-        default=s,
-        help="learning rate of the orthogonal weights (default lr / 10)",
-    )
-    add("--rho", type=float, default=s, help="RMSprop smoothing (alpha)")
-    add("--beta1", dest="beta_1", type=float, default=s, help="Adam beta_1")
-    add("--beta2", dest="beta_2", type=float, default=s, help="Adam beta_2")
-    add(
-        "--epsilon",
-        type=float,
-        default=s,
-        help="optimizer epsilon (default: PyTorch-equivalent)",
-    )
-    add("--delta", type=float, default=s, help="nnRNN gamma penalty")
-    add("--gamma-penalty", choices=GAMMA_PENALTIES, default=s)
-    add(
-        "--t-decay",
-        type=float,
-        default=s,
-        help="nnRNN weight decay on T (PyTorch weight_decay semantics)",
-    )
-    add(
-        "--skew-init",
-        default=s,
-        help="cayley | henaff | random_orthogonal | zeros",
-    )
-    add("--kernel-init", default=s, help="input kernel initializer")
-    add("--triangular-mask", choices=MASKS, default=s, help="nnRNN T mask")
-    add("--num-negative-ones", type=int, default=s, help="scoRNN D")
-    add("--memory-size", type=int, default=s, help="NRU memory size")
-    add("--num-heads", type=int, default=s, help="NRU heads")
-    add("--clip-norm", type=float, default=s, help="global gradient norm")
-    add("--batch-size", type=int, default=s)
-    add(
-        "--steps",
-        type=int,
-        default=s,
-        help="updates (copy/adding) or max updates per epoch",
-    )
-    add("--epochs", type=int, default=s, help="epochs (psMNIST/PTB)")
-    add(
-        "--log-every",
-        type=int,
-        default=s,
-        help="updates per metrics.csv row (copy/adding)",
-    )
-    add("--seed", type=int, default=s)
-    add(
-        "--jit",
-        action=argparse.BooleanOptionalAction,
-        default=s,
-        help="XLA-compile the training step",
-    )
-    add(
-        "--distribute",
-        choices=DISTRIBUTE,
-        default=s,
-        help="mirrored: tf.distribute.MirroredStrategy over local devices",
-    )
-    add("--verbose", type=int, choices=[0, 1, 2], default=s)
-    add(
-        "--out",
-        default=None,
-        help="output folder (default runs/<task>_<cell>); rerun to resume",
-    )
-
-
-def add_task_flags(parser: argparse.ArgumentParser, task: str) -> None:
-    """Task-shape flags of `task`."""
-    add = parser.add_argument
-    s = argparse.SUPPRESS
-    if task == "copy":
-        add("--time-lag", type=int, default=s, help="T (>= 1)")
-        group = parser.add_mutually_exclusive_group()
-        group.add_argument(
-            "--one-hot",
-            dest="one_hot",
-            action="store_true",
-            default=s,
-            help="one-hot inputs (default)",
-        )
-        group.add_argument(
-            "--scalar",
-            dest="one_hot",
-            action="store_false",
-            default=s,
-            help="scalar symbol inputs",
-        )
-    if task == "adding":
-        add("--length", type=int, default=s, help="T (>= 2)")
-    if task in ("copy", "adding"):
-        add("--test-size", type=int, default=s, help="held-out sequences")
-    if task == "psmnist":
-        add("--permutation-seed", type=int, default=s)
-        add(
-            "--train-examples",
-            type=int,
-            default=s,
-            help="use the first N training images",
-        )
-    if task in ("psmnist", "ptb"):
-        add(
-            "--data-dir",
-            default=s,
-            help="tfds data dir (psMNIST) / folder of ptb.char.*.txt (PTB)",
-        )
-    if task == "ptb":
-        add("--bptt", type=int, default=s, help="segment length (TPTT)")
-        add("--embedding-dim", type=int, default=s)
-        add(
-            "--eval-batch-size",
-            type=int,
-            default=s,
-            help="parallel streams of the valid/test text (default 10)",
-        )
-
-
-#: The example script of each task (`examples/`); the copy task's is not
-#: `copy.py`, which would shadow the standard library's `copy` module.
-SCRIPTS = {
-    "copy": "copy_task.py",
-    "adding": "adding.py",
-    "psmnist": "psmnist.py",
-    "ptb": "ptb.py",
-}
-
-
-def build_parser(
-    task: str,
-    description: str | None = None,
-    prog: str | None = None,
-    cell_flag: bool = True,
-):
-    """The parser of one task's example script.
-
-    Args:
-        task: the task whose shape flags to add.
-        description: the help text.
-        prog: the program name in messages (default: the task's script
-            in `examples/`, `SCRIPTS`).
-        cell_flag: add `--cell` (grids of runs add their own flags).
-
-    Example:
-        >>> build_parser("copy").parse_args(["--time-lag", "5"]).time_lag
-        5
-    """
-    parser = _Parser(
-        prog=prog or SCRIPTS.get(task, f"{task}.py"),
-        description=description or _TASK_HELP.get(task, task),
-    )
-    add_common_flags(parser, cell_flag)
-    add_task_flags(parser, task)
-    return parser
-
-
 _NOT_SETTINGS = ("cell", "preset", "out", "task", "cells", "seeds", "last")
-_NOT_SETTINGS += ("variants",)
+_NOT_SETTINGS += ("variants", "overwrite", "tf_log")
 
 
 def explicit_settings(args: argparse.Namespace) -> dict:
@@ -263,13 +65,10 @@ def resolve_or_exit(parser, task: str, cell: str, args, **overrides):
 def parse_settings(parser, task: str, argv: Sequence[str] | None):
     """`(args, settings)`; a bad value exits 2 naming its flag."""
     args = parser.parse_args(argv)
-    explicit = {
-        k: v
-        for k, v in vars(args).items()
-        if k not in ("cell", "preset", "out")
-    }
     try:
-        settings = resolve(task, args.cell, explicit, preset=args.preset)
+        settings = resolve(
+            task, args.cell, explicit_settings(args), preset=args.preset
+        )
     except SettingError as error:
         parser.error(f"argument {flag_of(error.name)}: {error}")
     return args, settings
@@ -306,28 +105,25 @@ def main(
 
     try:
         result = run(
-            task, args.cell, settings, out_dir=out, callbacks=callbacks
+            task,
+            args.cell,
+            settings,
+            out_dir=out,
+            callbacks=callbacks,
+            overwrite=args.overwrite,
         )
     except SettingError as error:
         parser.error(f"argument {flag_of(error.name)}: {error}")
-    except FileNotFoundError as error:
+    except FileNotFoundError as error:  # the task's data are missing
         parser.error(f"argument --data-dir: {error}")
     except TrainingDiverged as error:
         print(f"{parser.prog}: {error}", file=sys.stderr)
         return 1
+    if result.get("reused"):
+        print(
+            f"{out}: finished; results in {out} — pass --overwrite to train "
+            "again."
+        )
     print(result["description"])
     print(f"results in {out}")
     return 0
-
-
-def seed_list(text: str) -> list[int]:
-    """argparse type: comma-separated non-negative integers (`0,1,2`)."""
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated non-negative integers, got {text!r}"
-        )
-    return seeds

@@ -22,6 +22,12 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: str, write, binary: bool = False) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -29,6 +35,7 @@ def _atomic(path: str, write, binary: bool = False) -> None:
         dir=folder, prefix="." + os.path.basename(path), suffix=".tmp"
     )
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 → the user's
         mode = "wb" if binary else "w"
         kwargs = {} if binary else {"encoding": "utf-8"}
         with os.fdopen(fd, mode, **kwargs) as f:

@@ -29,11 +29,10 @@ A NaN loss raises `TrainingDiverged` and no result is written.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
-import shutil
+import sys
 from typing import Any
 
 import keras
@@ -41,20 +40,20 @@ import tensorflow as tf
 
 from tf_nnrnn.cells.registry import cell_names
 from tf_nnrnn.experiments.callbacks import (
-    AtomicBackup,
     BestWeights,
     MetricsCSV,
     NaNGuard,
+    PlainProgress,
     ResetRNNState,
     TrainingDiverged,
-    backup_epoch,
     read_metrics_csv,
-    restore_backup,
 )
+from tf_nnrnn.experiments.checkpoints import AtomicBackup, has_backup, resume
 from tf_nnrnn.experiments.evaluation import StreamEvaluator, StreamValidation
 from tf_nnrnn.experiments.models import build_model, free_parameters
 from tf_nnrnn.experiments.presets import SettingError, Settings
 from tf_nnrnn.experiments.results import atomic_write_json, plot_learning_curve
+from tf_nnrnn.experiments.run_folder import RunFolder
 from tf_nnrnn.experiments.schedules import PlateauDecay
 from tf_nnrnn.experiments.tasks import TASK_NAMES, get_task
 from tf_nnrnn.optimizers import make_optimizer
@@ -70,12 +69,6 @@ __all__ = [
 
 # Settings that may change between an interrupted run and its resumption.
 _RESUME_FREE = ("verbose", "jit", "distribute")
-_OUTPUTS = (
-    "result.json",
-    "metrics.csv",
-    "learning_curve.png",
-    "best.weights.h5",
-)
 
 
 def make_task(task: str, settings: Settings):
@@ -141,6 +134,23 @@ def compile_model(model: keras.Model, task: Any, settings: Settings) -> None:
 
 
 def _check(task: str, cell: str, settings: Settings, task_obj: Any) -> None:
+    for name in ("seed", "permutation_seed"):
+        if getattr(settings, name) >= 2**32:
+            raise SettingError(
+                name,
+                f"Received an invalid value for argument `{name}`, expected "
+                f"an integer in [0, 2**32), got {getattr(settings, name)}.",
+            )
+    if settings.kernel_init is not None:
+        try:
+            keras.initializers.get(settings.kernel_init)
+        except (ValueError, TypeError):
+            raise SettingError(
+                "kernel_init",
+                "Received an invalid value for argument `kernel_init`, "
+                "expected a Keras initializer name such as 'glorot_normal', "
+                f"'he_normal' or 'orthogonal', got {settings.kernel_init!r}.",
+            ) from None
     if cell not in cell_names():
         raise SettingError(
             "cell",
@@ -186,34 +196,6 @@ def _schedule(task_obj: Any, settings: Settings) -> tuple[int, int | None]:
     return settings.epochs, None
 
 
-def _check_resume(out_dir: str, config: dict) -> None:
-    path = os.path.join(out_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        old = json.load(f)
-    strip = {
-        k: v for k, v in config["settings"].items() if k not in _RESUME_FREE
-    }
-    before = {
-        k: v
-        for k, v in old.get("settings", {}).items()
-        if k not in _RESUME_FREE
-    }
-    same_run = (
-        old.get("task") == config["task"] and old.get("cell") == config["cell"]
-    )
-    if before != strip or not same_run:
-        changed = sorted(k for k in strip if before.get(k) != strip.get(k))
-        raise SettingError(
-            "out",
-            f"Received an invalid value for argument `out`: {out_dir!r} holds "
-            "an unfinished run with different settings "
-            f"({', '.join(changed) or 'task/cell'}); rerun it with the same "
-            "settings or choose another folder.",
-        )
-
-
 _MIRRORED: list = []
 
 
@@ -252,6 +234,7 @@ def run(
     settings: Settings | None = None,
     out_dir: str | None = None,
     callbacks: list | tuple = (),
+    overwrite: bool = False,
 ) -> dict:
     """Train `cell` on `task` with `settings`; write and return the result.
 
@@ -263,6 +246,12 @@ def run(
         out_dir: folder for the result files (None: nothing is written and
             no checkpoint is kept).
         callbacks: extra Keras callbacks (run after the built-in ones).
+        overwrite: replace the run in `out_dir` (only the files a run
+            writes; see `tf_nnrnn.experiments.run_folder`). Without it a
+            finished run with the same settings is not trained again: its
+            stored result is returned with `"reused": True`, an
+            interrupted one resumes, and a run with other settings is
+            refused.
 
     Returns:
         The result dictionary (also `out_dir/result.json`).
@@ -304,21 +293,41 @@ def run(
         model = _build(task_obj, cell, settings)
         compile_model(model, task_obj, settings)
     evaluator = None  # PTB: validation and test of whole streams
-    if getattr(task_obj, "stateful", False):
+    if getattr(task_obj, "stateful", False):  # (checks eval_batch_size)
         evaluator = StreamEvaluator.for_task(task_obj, cell, settings)
+    parts = (task_obj, cell, settings, config, model, evaluator, callbacks)
+    if out_dir is None:
+        return _train(*parts)
+    folder = RunFolder(out_dir)
+    state, result = folder.open(
+        config, overwrite, _RESUME_FREE, Settings().to_dict()
+    )
+    try:
+        if state == "finished":
+            folder.clear_backup()  # killed after its result was written
+            return {**result, "reused": True}
+        return _train(*parts, folder)
+    finally:
+        folder.release()
 
-    initial_epoch = 0  # nothing is written before this point
-    if out_dir is not None:
-        backup_dir = os.path.join(out_dir, "backup")
-        initial_epoch = backup_epoch(backup_dir)
-        if initial_epoch:
-            _check_resume(out_dir, config)
-        else:  # a fresh run: drop what an earlier run left
-            shutil.rmtree(backup_dir, ignore_errors=True)
-            for name in _OUTPUTS:
-                if os.path.exists(os.path.join(out_dir, name)):
-                    os.remove(os.path.join(out_dir, name))
-        atomic_write_json(os.path.join(out_dir, "config.json"), config)
+
+def _train(
+    task_obj, cell, settings, config, model, evaluator, callbacks, folder=None
+):
+    """Fit (resuming from `folder`'s checkpoint), evaluate, write."""
+    strategy = _strategy(settings)
+    task, epochs = config["task"], config["epochs"]
+    steps_per_epoch = config["steps_per_epoch"]
+    initial_epoch, initial_step, initial_seconds = 0, 0, 0.0
+    if folder is not None:
+        if has_backup(folder.backup_dir):
+            with strategy.scope():
+                initial_epoch, initial_step, initial_seconds = resume(
+                    model, folder, config, settings.verbose
+                )
+        if not initial_epoch:
+            folder.clear()
+        atomic_write_json(folder.file("config.json"), config)
 
     seed, batch = settings.seed, settings.batch_size
     if task_obj.uses_steps:
@@ -334,9 +343,18 @@ def run(
         validation = task_obj.validation_dataset(batch, seed)
 
     metrics_cb = MetricsCSV(
-        None if out_dir is None else os.path.join(out_dir, "metrics.csv"),
+        None if folder is None else folder.file("metrics.csv"),
         initial_epoch,
+        initial_step=initial_step,
+        initial_seconds=initial_seconds,
     )
+    if metrics_cb.lost_epochs and settings.verbose:
+        print(
+            f"warning: metrics.csv lacked the rows of {metrics_cb.lost_epochs} "
+            "finished epoch(s); they are missing from it and its plot (the "
+            "step count comes from the checkpoint).",
+            file=sys.stderr,
+        )
     # Order matters: metrics and best weights are written before the
     # backup commits an epoch, so a resumed run never misses their rows.
     cbs: list = [NaNGuard()]
@@ -347,20 +365,16 @@ def run(
         cbs.append(PlateauDecay(settings.plateau_factor, history=seen))
     cbs.append(metrics_cb)
     best_path = None
-    if out_dir is not None:
+    if folder is not None:
         if validation is not None or evaluator is not None:
-            best_path = os.path.join(out_dir, "best.weights.h5")
+            best_path = folder.file("best.weights.h5")
             cbs.append(_best_weights(best_path, task_obj, metrics_cb))
-        cbs.append(AtomicBackup(backup_dir))
+        cbs.append(AtomicBackup(folder.backup_dir, metrics_cb.progress))
+    verbose = settings.verbose
+    if verbose == 1 and not _is_terminal():  # no progress-bar escapes
+        cbs.append(PlainProgress(epochs, metrics_cb))
+        verbose = 0
     cbs.extend(callbacks)
-    if initial_epoch and settings.verbose:
-        print(
-            f"Resuming from {out_dir}: {initial_epoch} of {epochs} epochs done."
-        )
-
-    if initial_epoch:
-        with strategy.scope():
-            restore_backup(model, backup_dir)
     model.fit(
         train,
         initial_epoch=initial_epoch,
@@ -368,7 +382,7 @@ def run(
         steps_per_epoch=steps_per_epoch,
         validation_data=validation,
         callbacks=cbs,
-        verbose=settings.verbose,
+        verbose=verbose,
         shuffle=False,
     )
     if best_path is not None and os.path.exists(best_path):
@@ -387,8 +401,8 @@ def run(
         "units": settings.units,
         "parameters": int(model.count_params()),
         "free_parameters": free_parameters(model),
-        "steps": int(last.get("step", 0)),
-        "epochs": int(last.get("epoch", 0)),
+        "steps": metrics_cb.step_count,
+        "epochs": metrics_cb.epoch_count,
         "seconds": round(metrics_cb.seconds, 3),
         "final_train_loss": last.get("loss"),
         "final_train_metrics": {
@@ -406,13 +420,18 @@ def run(
             "python": platform.python_version(),
         },
     }
-    if out_dir is not None:
+    if folder is not None:
         plot_learning_curve(
-            os.path.join(out_dir, "learning_curve.png"), rows, task_obj, cell
+            folder.file("learning_curve.png"), rows, task_obj, cell
         )
-        atomic_write_json(os.path.join(out_dir, "result.json"), result)
-        shutil.rmtree(backup_dir, ignore_errors=True)  # the run is complete
+        atomic_write_json(folder.file("result.json"), result)
+        folder.clear_backup()  # the run is complete
     return result
+
+
+def _is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _best_weights(path: str, task_obj: Any, metrics_cb: MetricsCSV):

@@ -1,0 +1,97 @@
+"""The example scripts' flags: answered before TensorFlow loads, with the
+defaults and choices of the presets and the registry
+(tf_nnrnn.experiments.flags, examples/_start.py)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tf_nnrnn.cells.registry import cell_names
+from tf_nnrnn.experiments import flags, presets
+from tf_nnrnn.experiments.presets import resolve
+from tf_nnrnn.experiments.tasks import TASK_NAMES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+SCRIPTS = ["copy_task.py", "adding.py", "psmnist.py", "ptb.py"]
+SCRIPTS += ["compare.py", "ablate_copy.py"]
+
+# Runs a script's `__main__` with `argv`, then says whether TensorFlow
+# (or the package, which imports it) was imported.
+PROBE = """
+import runpy, sys
+sys.argv = [sys.argv[1]] + sys.argv[2:]
+sys.path.insert(0, {examples!r})
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+print("EXIT", code, "TF", "tensorflow" in sys.modules,
+      "PKG", "tf_nnrnn" in sys.modules)
+"""
+
+
+def probe(script, *argv):
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(examples=EXAMPLES),
+         os.path.join(EXAMPLES, script), *argv],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    return done, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_answers_without_tensorflow(script):
+    done, seconds = probe(script, "--help")
+    assert "EXIT 0 TF False PKG False" in done.stdout, done.stdout[-500:]
+    assert "(default:" in done.stdout
+    assert done.stderr == ""
+    assert seconds < 3, seconds
+
+
+@pytest.mark.parametrize(
+    "script, argv, flag",
+    [
+        ("copy_task.py", ["--units", "x"], "--units"),
+        ("copy_task.py", ["--cell", "gru9"], "--cell"),
+        ("compare.py", ["--cells", "foo"], "--cells"),
+        ("compare.py", ["--seeds", "-1"], "--seeds"),
+        ("ablate_copy.py", ["--last", "0"], "--last"),
+        ("ablate_copy.py", ["--variants", "x"], "--variants"),
+        ("psmnist.py", ["--mnist-split", "x"], "--mnist-split"),
+    ],
+)
+def test_a_bad_flag_is_one_line_before_tensorflow(script, argv, flag):
+    done, _ = probe(script, *argv)
+    assert "EXIT 2 TF False" in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"argument {flag}" in lines[0], lines
+
+
+def test_builtin_copies_equal_their_sources():
+    assert flags.BUILTIN_CELLS == tuple(cell_names())
+    assert flags.TASK_NAMES == tuple(TASK_NAMES)
+    for name in ("OPTIMIZERS", "GAMMA_PENALTIES", "DISTRIBUTE", "MASKS"):
+        assert getattr(flags, name) == getattr(presets, name), name
+    assert flags.MNIST_SPLITS == presets.MNIST_SPLITS
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_help_defaults_are_the_quick_defaults(task):
+    """Regenerate with `python -m tf_nnrnn.experiments.flags`."""
+    resolved = resolve(task, "nnrnn", {}).to_dict()
+    shown = {**flags._COMMON_DEFAULTS, **flags.HELP_DEFAULTS[task]}
+    wrong = {k: (v, resolved[k]) for k, v in shown.items() if resolved[k] != v}
+    assert not wrong, wrong
+    parser = flags.build_parser(task)
+    help_text = parser.format_help()
+    for name, value in flags.HELP_DEFAULTS[task].items():
+        assert f"(default: {value})" in " ".join(help_text.split()), name
+
+
+def test_parser_takes_registered_cells_once_the_package_is_loaded():
+    assert flags.cell_choices() == tuple(cell_names())
