@@ -285,7 +285,7 @@ def part2_figures(results: dict, args: argparse.Namespace) -> dict:
                 log=True,
             )
     figures["schur.png"] = figure
-    figure = Figure(figsize=(10, 9), layout="constrained")
+    figure = Figure(figsize=(12, 9), layout="constrained")
     # One square for the four panels, ±1.4 unless a trained matrix needs
     # more to hold its whole 0.1-pseudospectrum.
     half = max(
@@ -309,7 +309,7 @@ def part2_figures(results: dict, args: argparse.Namespace) -> dict:
                 title=f"{CELLS[cell]} ε-pseudospectra, {stage}",
             )
     figures["pseudospectra.png"] = figure
-    figure = Figure(figsize=(6, 4), layout="constrained")
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
     analysis.plot_transients(
         {
             f"{CELLS[cell]} {stage}": analysis.transient_norms(
@@ -320,8 +320,8 @@ def part2_figures(results: dict, args: argparse.Namespace) -> dict:
         },
         ax=figure.add_subplot(),
         log=True,
-        title="‖h_t‖ of h_t = V h_(t−1) from random unit h_0, "
-        "before and after training",
+        title="‖h_t‖ of h_t = V h_(t−1) from random unit h_0,\n"
+        "V before and after training on the copy task",
     )
     figures["transients.png"] = figure
     figures["robustness.png"] = analysis.plot_robustness(

@@ -93,7 +93,7 @@ def check_pseudo(figure, title, levels):
     # The legend names each level in its contour's colour, the dots and
     # the circle.
     assert legend_entries(ax) == [
-        *(f"σ_min(zI − V) = {e:g}" for e in levels),
+        *(f"ε = {e:g}" for e in levels),
         "eigenvalues of V",
         "|z| = 1",
     ]

@@ -196,10 +196,12 @@ def test_grid_curves_name_every_mark_and_keep_equal_curves_visible():
         if line.get_label() in labels
     }
     # Identical curves: different line styles, so both show.
-    assert (
-        means["base (mean of 2 seeds)"].get_linestyle()
-        != means["l1_penalty (mean of 2 seeds)"].get_linestyle()
+    base, l1 = (
+        means["base (mean of 2 seeds)"],
+        means["l1_penalty (mean of 2 seeds)"],
     )
+    assert base.get_linestyle() != l1.get_linestyle()
+    assert base.get_linewidth() > l1.get_linewidth()  # l1 drawn on top
     np.testing.assert_allclose(
         means["base (mean of 2 seeds)"].get_ydata(), [2.1, 1.4]
     )
@@ -263,8 +265,7 @@ def test_pseudospectrum_legend_says_when_a_level_is_too_fine():
         np.diag([0.5, -0.5]), epsilons=(1e-3, 0.2), num_points=15
     )
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    assert labels[0].endswith("(finer than the grid: not drawn)")
-    assert labels[1] == "σ_min(zI − V) = 0.2"
+    assert labels[:2] == ["ε = 0.001 (finer than grid)", "ε = 0.2"]
 
 
 def test_analysis_example_figures_are_readable():
@@ -353,3 +354,13 @@ def test_search_plot_keeps_colours_when_a_trial_diverges():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "trial with test_loss past the colour bar" in labels
     assert "failed (diverged) trial" in labels
+
+
+def test_a_narrow_log_axis_has_distinct_tick_labels():
+    """Two PTB rows within 0.03 bits: labels are distinct numbers."""
+    figure = plot_curves(
+        None, {"bpc": ([1, 2], [2.309, 2.305])}, "bpc", "t", log_y=True,
+        baseline=2.281,
+    )  # fmt: skip
+    labels = visible_tick_labels(figure.axes[0].yaxis)
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels

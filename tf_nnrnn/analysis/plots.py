@@ -90,7 +90,10 @@ _STYLES = (
 
 
 def _style(index: int) -> dict:
-    return {"color": f"C{index}", **_STYLES[index % len(_STYLES)]}
+    style = {"color": f"C{index}", **_STYLES[index % len(_STYLES)]}
+    if index >= len(_STYLES):  # drawn last: thin, not over the others
+        style["linewidth"] = 1.4
+    return style
 
 
 def plot_transients(
@@ -270,9 +273,9 @@ def plot_pseudospectrum(
 ) -> Figure:
     """Contours `σ_min(zI − V) = ε` for several ε, with the eigenvalues.
 
-    The legend names each contour's ε (by colour), the eigenvalues (dots)
-    and the unit circle; a level that the grid is too coarse to draw (an
-    ε-disc smaller than a grid cell) says so there.
+    The legend, beside the axes, names each contour's ε (by colour), the
+    eigenvalues (dots) and the unit circle; a level that the grid is too
+    coarse to draw (an ε-disc smaller than a grid cell) says so there.
 
     Args:
         source: a `Pseudospectrum`, or a matrix / cell / layer / model to
@@ -316,8 +319,7 @@ def plot_pseudospectrum(
             [],
             color=color,
             lw=1.5,
-            label=f"σ_min(zI − V) = {level:g}"
-            + ("" if drawn else " (finer than the grid: not drawn)"),
+            label=f"ε = {level:g}" + ("" if drawn else " (finer than grid)"),
         )
     ax.plot(
         source.eigenvalues.real,
@@ -335,7 +337,13 @@ def plot_pseudospectrum(
     ax.set_ylabel("Im z")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="x-small", loc="lower left", framealpha=0.8)
+    ax.legend(  # beside the axes: contours fill the square
+        fontsize="x-small",
+        loc="center left",
+        bbox_to_anchor=(1.02, 0.5),
+        title="σ_min(zI − V) = ε",
+        title_fontsize="x-small",
+    )
     return figure
 
 

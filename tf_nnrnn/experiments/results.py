@@ -96,8 +96,8 @@ def _tick(value: float) -> str:
 def readable_log_axis(axis) -> None:
     """Label a logarithmic matplotlib axis with plain numbers, at 1, 2 and
     5 times each power of ten when it spans one to three decades, more
-    under one (the default labels only the powers of ten: a narrow range
-    then shows one label or none).
+    under one, evenly spaced under half a decade (the default labels only
+    the powers of ten: a narrow range then shows one label or none).
 
     Example:
         >>> from matplotlib.figure import Figure
@@ -109,10 +109,23 @@ def readable_log_axis(axis) -> None:
     """
     import math
 
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import (
+        FuncFormatter,
+        LogLocator,
+        MaxNLocator,
+        NullFormatter,
+        NullLocator,
+        ScalarFormatter,
+    )
 
     low, high = sorted(axis.get_view_interval())
     decades = math.log10(high / low) if low > 0 else math.inf
+    if decades < 0.5:  # a log axis this narrow is a linear one
+        axis.set_major_locator(MaxNLocator(nbins=6))
+        axis.set_major_formatter(ScalarFormatter(useOffset=False))
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
+        return
     subs = (1.0,)
     if decades < 1:
         subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
