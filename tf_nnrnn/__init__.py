@@ -43,13 +43,16 @@ from tf_nnrnn.cells import (
 )
 from tf_nnrnn.cells.registry import register_cell
 from tf_nnrnn.constraints import (
+    BlockOrthogonal,
     ClipRange,
+    Orthogonal,
     SpectralRadiusBound,
+    Stiefel,
     StrictlyLowerTriangular,
 )
 from tf_nnrnn.layers import NNRNN, ExpRNN, ScoRNN
 from tf_nnrnn.metrics import BitsPerCharacter, RecallAccuracy
-from tf_nnrnn.optimizers import make_optimizer
+from tf_nnrnn.optimizers import RiemannianOptimizer, make_optimizer
 from tf_nnrnn.parametrizations import cayley, expm, skew
 from tf_nnrnn.regularizers import GammaRegularizer
 
@@ -83,7 +86,11 @@ __all__ = [
     "StrictlyLowerTriangular",
     "ClipRange",
     "SpectralRadiusBound",
+    "Orthogonal",
+    "Stiefel",
+    "BlockOrthogonal",
     "make_optimizer",
+    "RiemannianOptimizer",
     "register_cell",
     "skew",
     "expm",

@@ -168,3 +168,5 @@ class SpectralRadiusBound(keras.constraints.Constraint):
             "max_radius": self.max_radius,
             "num_squarings": self.num_squarings,
         }
+
+from tf_nnrnn.manifolds import BlockOrthogonal, Orthogonal, Stiefel  # noqa

@@ -155,6 +155,7 @@ def make_optimizer(
     orthogonal_learning_rate: float = 1e-4,
     pattern: str | None = None,
     global_clipnorm: float | None = None,
+    orthogonal_wrapper=None,
     **optimizer_kwargs,
 ) -> keras.optimizers.MultiOptimizer:
     """A two-learning-rate optimizer for models with our cells.
@@ -167,6 +168,10 @@ def make_optimizer(
         orthogonal_learning_rate: learning rate of every `skew_kernel`.
         pattern: regular expression selecting the orthogonal weights; None
             (default) reads the cell registry.
+        orthogonal_wrapper: None, or a callable applied to the orthogonal
+            weights' optimizer, e.g. `lambda o: RiemannianOptimizer(o,
+            blocks=4)` with `pattern=r".*recurrent_kernel"` for Keras'
+            LSTM (Riemannian RMSprop there, RMSprop for the rest).
         **optimizer_kwargs: passed to both optimizers (e.g. `rho=0.99`,
             `clipnorm=1.0`), except `global_clipnorm`, which clips the
             gradients of both groups jointly (as PyTorch's
@@ -234,9 +239,14 @@ def make_optimizer(
         def build(lr):
             return cls(learning_rate=lr, **optimizer_kwargs)
 
+    orthogonal_optimizer = build(orthogonal_learning_rate)
+    if orthogonal_wrapper is not None:
+        orthogonal_optimizer = orthogonal_wrapper(orthogonal_optimizer)
     return orthogonal_multi_optimizer(
         build(learning_rate),
-        build(orthogonal_learning_rate),
+        orthogonal_optimizer,
         pattern,
         global_clipnorm=global_clipnorm,
     )
+
+from tf_nnrnn.riemannian import RiemannianOptimizer  # noqa

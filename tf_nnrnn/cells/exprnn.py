@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from tf_nnrnn.cells.skew_cell import ExpmCell
 
@@ -28,6 +29,12 @@ class ExpRNNCell(ExpmCell):
         expm_gradient: `"pade"` (default, the cheapest), `"block"` or
             `"eig"`, see
             `parametrizations.expm`.
+        trivialization: `"static"` (default) or `"dynamic"`: then
+            `V = B·expm(A)` with the non-trainable `orthogonal_base` `B`,
+            re-based (`B ← B·expm(A)`, `X ← 0`) every `rebase_every`
+            updates by the `DynamicTrivialization` callback (see
+            `cells/skew_cell.py`).
+        rebase_every: updates between re-basings (default 100).
         **kwargs: `activation`, `use_bias`, dropout and the other arguments
             of `RecurrentMatrixCell`, and Keras layer arguments.
 
@@ -54,6 +61,8 @@ class ExpRNNCell(ExpmCell):
         skew_initializer="henaff",
         kernel_initializer="he_normal",
         expm_gradient: str = "pade",
+        trivialization: str = "static",
+        rebase_every: int = 100,
         **kwargs,
     ):
         super().__init__(
@@ -61,6 +70,8 @@ class ExpRNNCell(ExpmCell):
             skew_initializer=skew_initializer,
             kernel_initializer=kernel_initializer,
             expm_gradient=expm_gradient,
+            trivialization=trivialization,
+            rebase_every=rebase_every,
             **kwargs,
         )
 
@@ -69,6 +80,10 @@ class ExpRNNCell(ExpmCell):
 
     parametrization_names = ("skew_kernel",)
 
-    def matrix_from(self, skew_kernel):
+    def matrix_from(self, skew_kernel, orthogonal_base=None):
         # W = Vᵀ = expm(A)ᵀ = expm(−A): no transpose needed.
-        return self.expm_skew(skew_kernel, sign=-1.0)
+        w = self.expm_skew(skew_kernel, sign=-1.0)
+        if orthogonal_base is None:
+            return w
+        # Dynamic: V = B expm(A), W = expm(−A) Bᵀ.
+        return w @ tf.linalg.matrix_transpose(orthogonal_base)

@@ -60,6 +60,12 @@ class NNRNNCell(ExpmCell):
         expm_gradient: `"pade"` (default, the cheapest), `"block"` or
             `"eig"`, see
             `parametrizations.expm`.
+        trivialization: `"static"` (default) or `"dynamic"`: then
+            `P = B·expm(skew(X))` with the non-trainable `orthogonal_base`
+            `B`, re-based (`B ← P`, `X ← 0`) every `rebase_every` updates
+            by the `DynamicTrivialization` callback (see
+            `cells/skew_cell.py`).
+        rebase_every: updates between re-basings (default 100).
         **kwargs: `activation`, `use_bias`, dropout and the other arguments
             of `RecurrentMatrixCell`, and Keras layer arguments.
 
@@ -87,6 +93,8 @@ class NNRNNCell(ExpmCell):
         triangular_constraint="default",
         triangular_mask: str = "block",
         expm_gradient: str = "pade",
+        trivialization: str = "static",
+        rebase_every: int = 100,
         **kwargs,
     ):
         super().__init__(
@@ -94,6 +102,8 @@ class NNRNNCell(ExpmCell):
             skew_initializer=skew_initializer,
             kernel_initializer=kernel_initializer,
             expm_gradient=expm_gradient,
+            trivialization=trivialization,
+            rebase_every=rebase_every,
             even_units=True,
             **kwargs,
         )
@@ -148,7 +158,12 @@ class NNRNNCell(ExpmCell):
 
     def schur_parts(self):
         """`(P, Θ)` with `V = P Θ Pᵀ`, float32, column convention."""
-        p = self.expm_skew(tf.convert_to_tensor(self.skew_kernel))
+        base = None
+        if self.dynamic:
+            base = tf.convert_to_tensor(self.orthogonal_base)
+        p = self.orthogonal_factor(
+            tf.convert_to_tensor(self.skew_kernel), base
+        )
         t = tf.convert_to_tensor(self.triangular_kernel) * self._mask
         theta_mat = rotation_blocks(
             tf.convert_to_tensor(self.gamma), tf.convert_to_tensor(self.theta)
@@ -162,7 +177,15 @@ class NNRNNCell(ExpmCell):
         "triangular_kernel",
     )
 
-    def matrix_from(self, skew_kernel, theta, gamma, triangular_kernel):
+    def matrix_from(
+        self, skew_kernel, theta, gamma, triangular_kernel, orthogonal_base=None
+    ):
+        if orthogonal_base is not None:
+            # Dynamic: V = P (Λ + T) Pᵀ with P = B·expm(skew(X)).
+            p = self.orthogonal_factor(skew_kernel, orthogonal_base)
+            t = triangular_kernel * tf.cast(self._mask, triangular_kernel.dtype)
+            v = p @ (rotation_blocks(gamma, theta) + t)
+            return tf.linalg.matrix_transpose(v @ tf.linalg.matrix_transpose(p))
         v = nnrnn_matrix(
             skew_kernel,
             theta,
