@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,13 +69,122 @@ def _finished(out: str, variant: Variant, task: str) -> dict | None:
     return result if same else None
 
 
+def _duration(seconds: float) -> str:
+    """A rounded duration: `42 s`, `3.5 min`, `2.1 h`, `1.5 d`.
+
+    Example:
+        >>> _duration(42.4), _duration(210), _duration(7560)
+        ('42 s', '3.5 min', '2.1 h')
+    """
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+class GridProgress:
+    """Progress lines of a grid: `run k of N`, the time left, each result.
+
+    The time left sums, over the runs not yet done, the mean wall time of
+    the runs of the same label finished in this call, else `estimates`
+    (seconds per run of a label, e.g. from timed steps), else the mean of
+    all runs finished in this call. Reused runs cost nothing.
+
+    Args:
+        labels: the label of every run, in order.
+        estimates: optional seconds per run, by label.
+
+    Example:
+        >>> p = GridProgress(["a", "a", "b"], estimates={"b": 30})
+        >>> p.left(1)  # nothing timed yet: only b's estimate is known
+        >>> p.times["a"] = [10.0]
+        >>> p.left(1)
+        40.0
+    """
+
+    def __init__(self, labels, estimates=None):
+        self.labels = list(labels)
+        self.estimates = dict(estimates or {})
+        self.times: dict[str, list[float]] = {}
+
+    def left(self, done: int) -> float | None:
+        """Seconds left after the first `done` runs; None if unknown."""
+        every = [t for ts in self.times.values() for t in ts]
+        total = 0.0
+        for label in self.labels[done:]:
+            if self.times.get(label):
+                total += sum(self.times[label]) / len(self.times[label])
+            elif label in self.estimates:
+                total += self.estimates[label]
+            elif every:
+                total += sum(every) / len(every)
+            else:
+                return None
+        return total
+
+    def _left_text(self, done: int) -> str:
+        if done >= len(self.labels):
+            return ""
+        left = self.left(done)
+        return "" if left is None else f"; about {_duration(left)} left"
+
+    def start(self, k: int, variant: Variant, seed: int) -> str:
+        """The line printed before run `k` (0-based) starts."""
+        return (
+            f"== run {k + 1} of {len(self.labels)}: {variant.label} "
+            f"(cell {variant.cell}), seed {seed}{self._left_text(k)}"
+        )
+
+    def reused(self, k: int, variant: Variant, seed: int, result) -> str:
+        """The line of a finished run that is reused."""
+        return (
+            f"== run {k + 1} of {len(self.labels)}: {variant.label}, seed "
+            f"{seed}: finished, reused ({_outcome(result)})"
+            f"{self._left_text(k + 1)}"
+        )
+
+    def done(self, k: int, variant: Variant, seed: int, result, seconds):
+        """Record run `k`'s wall time; the line printed when it ends."""
+        self.times.setdefault(variant.label, []).append(seconds)
+        return (
+            f"-- run {k + 1} of {len(self.labels)} done in "
+            f"{_duration(seconds)}: {variant.label}, seed {seed}: "
+            f"{_outcome(result)}{self._left_text(k + 1)}"
+        )
+
+
+def _outcome(result) -> str:
+    if result is None:
+        return "diverged"
+    return result.get("description") or ""
+
+
 def run_grid(
     task: str,
     variants: Sequence[Variant],
     seeds: Sequence[int],
     out_dir: str,
+    estimates: dict[str, float] | None = None,
+    keep_going: bool = False,
 ) -> list[dict]:
     """Run every variant for every seed (reusing finished runs).
+
+    Before each run it prints `run k of N` and the time left, after each
+    run its result (`GridProgress`).
+
+    Args:
+        task: the task name.
+        variants: the lines of the grid.
+        seeds: the seeds of every variant.
+        out_dir: each run goes to `out_dir/<label>/seed<k>`.
+        estimates: seconds per run by label, for the time left before
+            any run has finished.
+        keep_going: a run that diverges (`TrainingDiverged`) is recorded
+            with `result` None and `diverged` (the message) and the grid
+            goes on; by default the error propagates.
 
     Returns:
         One record per run: `label`, `cell`, `seed`, `out`, `result`.
@@ -85,32 +195,39 @@ def run_grid(
         ...              test_size=2, verbose=0)
         >>> records = run_grid("copy", [Variant("lstm", "lstm", s)], [0],
         ...                    tempfile.mkdtemp())
-        == lstm (cell lstm), seed 0
+        == run 1 of 1: lstm (cell lstm), seed 0
+        -- run 1 of 1 done in ... s: lstm, seed 0: copy T=3: test loss ...
         >>> rows = summarize("copy", records, last=2)
         >>> rows[0]["label"], len(rows[0]["train_tail_per_seed"])
         ('lstm', 1)
     """
+    from tf_nnrnn.experiments.training import TrainingDiverged
+
+    grid = [(variant, seed) for variant in variants for seed in seeds]
+    progress = GridProgress([v.label for v, _ in grid], estimates)
     records = []
-    for variant in variants:
-        for seed in seeds:
-            settings = dataclasses.replace(variant.settings, seed=seed)
-            out = os.path.join(out_dir, variant.label, f"seed{seed}")
-            v = Variant(variant.label, variant.cell, settings)
-            result = _finished(out, v, task)
-            if result is None:
-                print(f"== {variant.label} (cell {variant.cell}), seed {seed}")
+    for k, (variant, seed) in enumerate(grid):
+        settings = dataclasses.replace(variant.settings, seed=seed)
+        out = os.path.join(out_dir, variant.label, f"seed{seed}")
+        v = Variant(variant.label, variant.cell, settings)
+        record = {"label": variant.label, "cell": variant.cell}
+        record.update(seed=seed, out=out)
+        result = _finished(out, v, task)
+        if result is not None:
+            print(progress.reused(k, variant, seed, result), flush=True)
+        else:
+            print(progress.start(k, variant, seed), flush=True)
+            start = time.monotonic()
+            try:
                 result = run(task, variant.cell, settings, out_dir=out)
-            else:
-                print(f"== {variant.label}, seed {seed}: finished, reused")
-            records.append(
-                {
-                    "label": variant.label,
-                    "cell": variant.cell,
-                    "seed": seed,
-                    "out": out,
-                    "result": result,
-                }
-            )
+            except TrainingDiverged as error:
+                if not keep_going:
+                    raise
+                record["diverged"] = str(error)
+            seconds = time.monotonic() - start
+            print(progress.done(k, variant, seed, result, seconds), flush=True)
+        record["result"] = result
+        records.append(record)
     return records
 
 
@@ -122,9 +239,13 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def summarize(task: str, records: list[dict], last: int = 100) -> list[dict]:
     """Per label: the training metric averaged over the last `last` updates
-    (mean ± std over seeds, and per seed), the test metrics and timings."""
+    (mean ± std over seeds, and per seed), the test metrics and timings.
+    Runs without a result (diverged, see `run_grid(keep_going=True)`) are
+    left out."""
     by_label: dict[str, list[dict]] = {}
     for rec in records:
+        if rec.get("result") is None:
+            continue
         by_label.setdefault(rec["label"], []).append(rec)
     rows = []
     for label, recs in by_label.items():
@@ -281,13 +402,12 @@ def plot_grid_curves(
         ]
         if len(seeds) > 1:
             label = f"{label} (mean of {len(seeds)} seeds)"
-        first = i % len(styles) == 0  # widest: a later equal curve on top
-        ax.plot(  # of it leaves it visible around its dashes
+        ax.plot(
             list(seeds[0][0][:length]),
             mean,
-            linewidth=3.0 if first else 1.8,
+            linewidth=1.8,
             marker=marker,
-            markersize=8 if first else 5,
+            markersize=5,
             label=label,
             **style,
         )
