@@ -31,6 +31,7 @@ from tf_nnrnn.experiments.training import load_metrics, make_task, run
 
 __all__ = [
     "Variant",
+    "GridProgress",
     "plot_grid_curves",
     "run_grid",
     "summarize",
@@ -402,12 +403,13 @@ def plot_grid_curves(
         ]
         if len(seeds) > 1:
             label = f"{label} (mean of {len(seeds)} seeds)"
-        ax.plot(
+        first = i % len(styles) == 0  # widest: a later equal curve on top
+        ax.plot(  # of it leaves it visible around its dashes
             list(seeds[0][0][:length]),
             mean,
-            linewidth=1.8,
+            linewidth=3.0 if first else 1.8,
             marker=marker,
-            markersize=5,
+            markersize=8 if first else 5,
             label=label,
             **style,
         )
