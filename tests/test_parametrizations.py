@@ -94,7 +94,8 @@ def test_expm_pade_gradient_general_matrix(rng, scale):
 
 @pytest.mark.parametrize("method", ["block", "pade"])
 def test_expm_float32_matches_float64(rng, method):
-    """float32 (Padé 7 for "pade") agrees with float64 to single precision."""
+    """float32 (for "pade" the degree chosen by ‖A‖₁ from 3/5/7, against
+    3/5/7/9/13 in float64) agrees with float64 to single precision."""
     x0 = rng.normal(size=(16, 16))
     c = rng.normal(size=(16, 16))
     res = {}
