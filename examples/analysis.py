@@ -31,6 +31,87 @@ import argparse
 import os
 import tempfile
 
+ALPHAS = (0.95, 1.0, 1.05)
+CELLS = {"rnn_orth": "RNN-orth", "nnrnn": "nnRNN"}
+FULL = dict(
+    steps=600, units=128, time_lag=200, batch_size=10, grid=60, test_size=200
+)
+QUICK = dict(steps=3, units=8, time_lag=5, batch_size=4, grid=15, test_size=16)
+#: What this script writes into --out.
+FILES = (
+    "config.json",
+    "result.json",
+    "results.md",
+    "figure1.png",
+    "schur.png",
+    "pseudospectra.png",
+    "transients.png",
+    "robustness.png",
+)
+
+
+def build_parser(flags) -> argparse.ArgumentParser:
+    """The flags of this script (`flags`: `tf_nnrnn.experiments.flags`)."""
+    parser = flags.Parser(
+        prog="analysis.py", description=__doc__.split("\n")[0]
+    )
+    add = parser.add_argument
+
+    def full(name):
+        return f" (default: {FULL[name]}; --quick: {QUICK[name]})"
+
+    add("--out", default="runs/analysis",
+        help="output folder (default: runs/analysis); a finished analysis "
+        "there is reported, not run again")
+    add("--overwrite", action="store_true",
+        help="run again even if --out holds a finished analysis or one with "
+        "other settings (only files this script writes are replaced)")
+    add("--quick", action="store_true", help="tiny settings (smoke test)")
+    add("--steps", type=flags.positive_int, default=None,
+        help="training updates per model" + full("steps"))
+    add("--units", type=flags.positive_int, default=None,
+        help="hidden units, even (nnRNN's 2x2 blocks)" + full("units"))
+    add("--time-lag", type=flags.positive_int, default=None,
+        help="copy task delay T" + full("time_lag"))
+    add("--batch-size", type=flags.positive_int, default=None,
+        help="sequences per update" + full("batch_size"))
+    add("--grid", type=flags.positive_int, default=None,
+        help="pseudospectrum grid points per axis" + full("grid"))
+    add("--test-size", type=flags.positive_int, default=None,
+        help="robustness test sequences" + full("test_size"))
+    add("--seed", type=int, default=0, help="random seed (default: 0)")
+    add("--verbose", type=int, default=1, choices=(0, 1, 2),
+        help="Keras progress (default: 1)")
+    add("--tf-log", action="store_true",
+        help="show TensorFlow's start-up messages (hidden by default)")
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The flags of `argv` with the defaults filled in (exit 2 if bad)."""
+    from tf_nnrnn.experiments import flags
+
+    parser = build_parser(flags)
+    args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.units % 2:
+        parser.error(
+            "argument --units: expected an even number (nnRNN's Λ is made "
+            f"of 2x2 blocks), got {args.units}"
+        )
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"argument --seed: expected [0, 2**32), got {args.seed}")
+    args.parser = parser
+    return args
+
+
+if __name__ == "__main__":  # --help and bad flags before TensorFlow loads
+    import _start
+
+    _start.start(build_parser)
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -39,48 +120,6 @@ from tf_nnrnn import analysis  # noqa: E402
 from tf_nnrnn.experiments.models import build_model  # noqa: E402
 from tf_nnrnn.experiments.presets import resolve  # noqa: E402
 from tf_nnrnn.experiments.training import compile_model, make_task  # noqa: E402
-
-ALPHAS = (0.95, 1.0, 1.05)
-CELLS = {"rnn_orth": "RNN-orth", "nnrnn": "nnRNN"}
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="runs/analysis", help="output dir")
-    parser.add_argument(
-        "--steps", type=int, default=None, help="training updates per model"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny settings (smoke test)"
-    )
-    parser.add_argument("--units", type=int, default=None)
-    parser.add_argument("--time-lag", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument(
-        "--grid", type=int, default=None, help="pseudospectrum grid points"
-    )
-    parser.add_argument(
-        "--test-size", type=int, default=None, help="robustness sequences"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    args = parser.parse_args(argv)
-    defaults = (
-        dict(steps=3, units=8, time_lag=5, batch_size=4, grid=15, test_size=16)
-        if args.quick
-        else dict(
-            steps=600,
-            units=128,
-            time_lag=200,
-            batch_size=10,
-            grid=60,
-            test_size=200,
-        )
-    )
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    return args
 
 
 def write_text(path: str, text: str) -> None:
@@ -326,7 +365,7 @@ def part2_figures(results: dict, args: argparse.Namespace) -> dict:
     figures["transients.png"] = figure
     figures["robustness.png"] = analysis.plot_robustness(
         {CELLS[c]: r["robustness"] for c, r in results.items()},
-        title=f"Copy task (T = {args.time_lag}): recall accuracy under "
+        title=f"Copy task (T = {args.time_lag}): recall accuracy\nunder "
         "input perturbations",
     )
     return figures
@@ -360,15 +399,45 @@ def part2(out: str, args: argparse.Namespace) -> str:
 
 
 def main(argv=None) -> str:
+    """Run the analysis of `argv`'s flags; returns the `results.md` path."""
+    from tf_nnrnn.experiments.cli import flag_of
+    from tf_nnrnn.experiments.presets import SettingError
+    from tf_nnrnn.experiments.results import atomic_write_json
+    from tf_nnrnn.experiments.run_folder import RunFolder
+
     args = parse_args(argv)
-    for name in ("steps", "units", "time_lag", "batch_size", "grid"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
-    os.makedirs(args.out, exist_ok=True)
-    text = "# Analysis (examples/analysis.py)\n\n" + part1(args.out) + "\n"
-    text += part2(args.out, args)
+    parser = args.parser
+    for cell in CELLS:  # every bad value is named before anything is written
+        try:
+            copy_settings(cell, args)
+        except SettingError as error:
+            parser.error(f"argument {flag_of(error.name)}: {error}")
+    settings = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("out", "overwrite", "verbose", "tf_log", "parser")
+    }
+    config = {"task": "analysis", "cell": ",".join(CELLS), "settings": settings}
+    folder = RunFolder(args.out, owned=FILES)
     path = os.path.join(args.out, "results.md")
-    write_text(path, text)
+    try:
+        state, _ = folder.open(config, args.overwrite)
+    except SettingError as error:
+        parser.error(f"argument --out: {error}")
+    try:
+        if state == "finished" and os.path.exists(path):
+            print(
+                f"{args.out}: finished; results in {path} — pass --overwrite "
+                "to run it again."
+            )
+            return path
+        atomic_write_json(folder.file("config.json"), config)
+        text = "# Analysis (examples/analysis.py)\n\n" + part1(args.out)
+        text += "\n" + part2(args.out, args)
+        write_text(path, text)
+        atomic_write_json(folder.file("result.json"), {"results": "results.md"})
+    finally:
+        folder.release()
     print(text)
     print(f"Wrote {path} and the PNGs in {args.out}")
     return path

@@ -43,61 +43,115 @@ The chief prints the summary and writes the files; a worker killed
 mid-trial and restarted with its ID resumes its trial.
 """
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
+import argparse
+import contextlib
+import glob
+import json
 import os
-import re  # noqa: E402
+import re
 import sys
 
-from tf_nnrnn.experiments import cli  # noqa: E402
-from tf_nnrnn.experiments.presets import SettingError, Settings, resolve  # noqa: E402
-from tf_nnrnn.experiments.tasks import TASK_NAMES  # noqa: E402
-
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-_SETTINGS = {f.name for f in dataclasses.fields(Settings)}
 _OPTIONAL = ("delta", "t_decay", "rho", "skew_init")
+#: `tf_nnrnn.experiments.tuning.TUNERS` (tests/test_tuning.py checks).
+TUNERS = ("random", "bayesian", "hyperband")
 
 
-def build_parser(task: str):
-    """The flags of one task's example plus the search's own."""
-    from tf_nnrnn.experiments.tuning import TUNERS
+def _task(argv) -> str:
+    """The `--task` of `argv` (the other flags depend on it)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default="copy")
+    return pre.parse_known_args(argv)[0].task
 
-    parser = cli.build_parser(task, description=__doc__.split("\n")[0])
-    parser.prog = "tune.py"
+
+def build_parser(flags, argv=None):
+    """The flags of one task's example plus the search's own (`flags`:
+    `tf_nnrnn.experiments.flags`)."""
+    task = _task(sys.argv[1:] if argv is None else argv)
+    parser = flags.build_parser(
+        task if task in flags.TASK_NAMES else "copy",
+        description=__doc__.split("\n")[0],
+        prog="tune.py",
+    )
     add = parser.add_argument
-    add("--task", choices=TASK_NAMES, default="copy", help="task")
-    add("--tuner", choices=TUNERS, default="random")
-    add("--max-trials", type=int, default=10, help="number of trials")
-    add("--directory", default=os.path.join("runs", "tune"))
-    add("--project-name", default=None, help="default TASK_CELL")
-    add("--overwrite", action="store_true", help="start the search over")
+    add("--task", choices=flags.TASK_NAMES, default="copy",
+        help="the task (its own flags follow it) (default: copy)")
+    add("--tuner", choices=TUNERS, default="random",
+        help="Keras Tuner's search (default: random)")
+    add("--max-trials", type=flags.positive_int, default=10,
+        help="number of trials (default: 10)")
+    add("--directory", default=os.path.join("runs", "tune"),
+        help="the search goes to DIRECTORY/PROJECT (default: runs/tune)")
+    add("--project-name", default=None,
+        help="PROJECT (default: TASK_CELL, e.g. copy_nnrnn)")
     add(
         "--retrain-best",
         action="store_true",
-        help="run the best configuration in full (into --out)",
+        help="run the best configuration in full (into --out; default "
+        "DIRECTORY/PROJECT/best_run)",
     )
-    add("--search-space", default=None, help="JSON dict or JSON file")
-    add("--search-also", nargs="+", choices=_OPTIONAL, default=[])
-    add("--lr-range", nargs=2, type=float, metavar=("MIN", "MAX"))
-    add("--lr-orth-range", nargs=2, type=float, metavar=("MIN", "MAX"))
-    add("--tuner-seed", type=int, default=None, help="the oracle's seed")
-    add("--max-epochs", type=int, default=None, help="Hyperband budget")
-    add("--factor", type=int, default=3, help="Hyperband reduction factor")
+    add("--search-space", default=None,
+        help="the space as a JSON object or a JSON file, e.g. "
+        "'{\"lr_orth\": [1e-8, 1e-4], \"skew_init\": true}'")
+    add("--search-also", nargs="+", choices=_OPTIONAL, default=[],
+        help="also search these settings (default: only lr and lr_orth)")
+    add("--lr-range", nargs=2, type=float, metavar=("MIN", "MAX"),
+        help="log range of lr (default: around the paper's value)")
+    add("--lr-orth-range", nargs=2, type=float, metavar=("MIN", "MAX"),
+        help="log range of lr_orth (default: around the paper's value)")
+    add("--tuner-seed", type=int, default=None,
+        help="the oracle's seed (default: random)")
+    add("--max-epochs", type=int, default=None,
+        help="Hyperband budget in epochs (default: the task's)")
+    add("--factor", type=int, default=3,
+        help="Hyperband reduction factor (default: 3)")
     add("--tuner-id", default=None, help="sets KERASTUNER_TUNER_ID")
     add("--oracle-ip", default=None, help="sets KERASTUNER_ORACLE_IP")
     add("--oracle-port", default=None, help="sets KERASTUNER_ORACLE_PORT")
     return parser
 
 
+def _check_directory(args, parser) -> None:
+    """A usable --directory whose earlier search, if any, is readable."""
+    path = args.directory
+    parent = os.path.abspath(path)
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        parser.error(
+            f"argument --directory: {parent!r} is a file, not a folder; "
+            "choose another --directory."
+        )
+    project = os.path.join(
+        path, args.project_name or f"{args.task}_{args.cell}"
+    )
+    if args.overwrite or not os.path.isdir(project):
+        return
+    files = [os.path.join(project, "oracle.json")]
+    files += glob.glob(os.path.join(project, "trial_*", "trial.json"))
+    for name in files:
+        if not os.path.exists(name):
+            continue
+        try:
+            with open(name, encoding="utf-8") as f:
+                json.load(f)
+        except (OSError, ValueError):
+            parser.error(
+                f"argument --directory: {name} of the earlier search is "
+                "damaged (not JSON); pass --overwrite to start the search "
+                "over, or choose another --directory."
+            )
+
+
 def _flag(error: Exception, fallback: str) -> str:
     """The flag of the argument an error message names."""
+    from tf_nnrnn.experiments.cli import flag_of
+
     match = re.search(r"argument `([a-z_]+)", str(error))
     if not match:
         return fallback
     return {"search_space": "--search-space"}.get(
-        match.group(1), cli.flag_of(match.group(1))
+        match.group(1), flag_of(match.group(1))
     )
 
 
@@ -125,7 +179,8 @@ def _search_space(args, explicit: dict, parser) -> dict:
         if name in ("lr", "lr_orth", *_OPTIONAL):
             if name in space:
                 parser.error(
-                    f"argument {cli.flag_of(name)}: {name!r} is also in the "
+                    f"argument --{name.replace('_', '-')}: {name!r} is also "
+                    "in the "
                     "search space; fix it or search it, not both."
                 )
             space[name] = None
@@ -338,28 +393,29 @@ def plot_search(record: dict, path: str | None = None):
 
 def main(argv=None, callbacks=()) -> int:
     """Run (or continue, or serve) the search; returns the exit code."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", default="copy")
-    task = pre.parse_known_args(argv)[0].task
-    parser = build_parser(task if task in TASK_NAMES else "copy")
+    import dataclasses
+
+    from tf_nnrnn.experiments import flags
+    from tf_nnrnn.experiments.cli import flag_of
+    from tf_nnrnn.experiments.presets import SettingError, Settings, resolve
+
+    parser = build_parser(flags, argv)
     args = parser.parse_args(argv)
-    if args.max_trials < 1:
-        parser.error(
-            "argument --max-trials: Received an invalid value for argument "
-            "`max_trials`, expected a positive integer, got "
-            f"{args.max_trials}."
-        )
-    explicit = {k: v for k, v in vars(args).items() if k in _SETTINGS}
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    explicit = {k: v for k, v in vars(args).items() if k in fields}
     try:
         settings = resolve(args.task, args.cell, explicit, preset=args.preset)
     except SettingError as error:
-        parser.error(f"argument {cli.flag_of(error.name)}: {error}")
+        parser.error(f"argument {flag_of(error.name)}: {error}")
+    _check_directory(args, parser)
     space = _search_space(args, explicit, parser)
     with _distributed(args, parser):
         return _search(args, settings, space, parser, callbacks)
 
 
 def _search(args, settings, space, parser, callbacks) -> int:
+    from tf_nnrnn.experiments.cli import flag_of
+    from tf_nnrnn.experiments.presets import SettingError, Settings
     from tf_nnrnn.experiments.results import atomic_write_json
     from tf_nnrnn.experiments.training import TrainingDiverged, run
     from tf_nnrnn.experiments.tuning import (
@@ -419,12 +475,19 @@ def _search(args, settings, space, parser, callbacks) -> int:
                 Settings(**record["settings"]),
                 out_dir=out,
             )
+        except SettingError as error:
+            parser.error(f"argument {flag_of(error.name)}: {error}")
         except TrainingDiverged as error:
             print(f"tune.py: {error}", file=sys.stderr)
             return 1
+        if result.get("reused"):
+            print(f"{out}: finished; pass --overwrite to train again.")
         print(f"retrained best: {result['description']} (in {out})")
     return 0
 
 
 if __name__ == "__main__":
+    import _start
+
+    _start.start(build_parser)
     sys.exit(main())

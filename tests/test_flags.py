@@ -17,7 +17,7 @@ from tf_nnrnn.experiments.tasks import TASK_NAMES
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 SCRIPTS = ["copy_task.py", "adding.py", "psmnist.py", "ptb.py"]
-SCRIPTS += ["compare.py", "ablate_copy.py"]
+SCRIPTS += ["compare.py", "ablate_copy.py", "tune.py", "analysis.py"]
 
 # Runs a script's `__main__` with `argv`, then says whether TensorFlow
 # (or the package, which imports it) was imported.
@@ -63,6 +63,8 @@ def test_help_answers_without_tensorflow(script):
         ("ablate_copy.py", ["--last", "0"], "--last"),
         ("ablate_copy.py", ["--variants", "x"], "--variants"),
         ("psmnist.py", ["--mnist-split", "x"], "--mnist-split"),
+        ("tune.py", ["--max-trials", "0"], "--max-trials"),
+        ("analysis.py", ["--test-size", "0"], "--test-size"),
     ],
 )
 def test_a_bad_flag_is_one_line_before_tensorflow(script, argv, flag):
@@ -72,7 +74,42 @@ def test_a_bad_flag_is_one_line_before_tensorflow(script, argv, flag):
     assert len(lines) == 1 and f"argument {flag}" in lines[0], lines
 
 
+@pytest.mark.parametrize(
+    "script, argv, flag",
+    [
+        ("tune.py", ["--directory", "/dev/null"], "--directory"),
+        ("analysis.py", ["--out", "/dev/null"], "--out"),
+        ("analysis.py", ["--units", "7"], "--units"),
+        ("copy_task.py", ["--out", "/dev/null"], "--out"),
+        ("copy_task.py", ["--kernel-init", "foo"], "--kernel-init"),
+        ("copy_task.py", ["--seed", str(2**32)], "--seed"),
+    ],
+)
+def test_a_bad_value_is_one_line_and_exit_2(script, argv, flag, tmp_path):
+    """Values checked once the package is loaded: still one line, exit 2,
+    nothing written (the working directory is empty afterwards)."""
+    done = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, script), *argv,
+         "--steps", "2"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr[-800:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"argument {flag}" in lines[0], lines
+    assert os.listdir(tmp_path) == []
+
+
 def test_builtin_copies_equal_their_sources():
+    import importlib.util
+
+    from tf_nnrnn.experiments.tuning import TUNERS
+
+    spec = importlib.util.spec_from_file_location(
+        "tune_example", os.path.join(EXAMPLES, "tune.py")
+    )
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    assert tune.TUNERS == tuple(TUNERS)
     assert flags.BUILTIN_CELLS == tuple(cell_names())
     assert flags.TASK_NAMES == tuple(TASK_NAMES)
     for name in ("OPTIMIZERS", "GAMMA_PENALTIES", "DISTRIBUTE", "MASKS"):

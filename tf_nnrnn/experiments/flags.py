@@ -29,6 +29,7 @@ __all__ = [
     "positive_int",
     "name_list",
     "cell_choices",
+    "Parser",
 ]
 
 #: The registry's cells (`tf_nnrnn.cells.registry.cell_names()`).
@@ -107,6 +108,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+#: The parser of the example scripts: errors are one line, exit code 2.
+Parser = _Parser
 
 
 def cell_choices() -> tuple[str, ...]:

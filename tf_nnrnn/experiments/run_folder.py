@@ -58,6 +58,8 @@ class RunFolder:
 
     Args:
         path: the folder (`--out`).
+        owned: the names a run writes at the top of the folder (default
+            `OWNED`; `manifest.json` and `.lock` are always added).
 
     Example:
         >>> import os, tempfile
@@ -68,8 +70,9 @@ class RunFolder:
         >>> folder.release()
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, owned: tuple = OWNED):
         self.path = path
+        self.owned = tuple(dict.fromkeys((MANIFEST, LOCK, *owned)))
         self._lock_fd: int | None = None
 
     def file(self, name: str) -> str:
@@ -110,7 +113,7 @@ class RunFolder:
             return True
         # tf_nnrnn 0.1 folders: only our names, with a readable config.json.
         config = self._read_json("config.json")
-        legacy = set(OWNED) | {BACKUP}
+        legacy = set(self.owned) | {BACKUP}
         return (
             isinstance(config, dict)
             and "settings" in config
@@ -136,7 +139,7 @@ class RunFolder:
             foreign = sorted(
                 e
                 for e in os.listdir(self.path)
-                if e not in OWNED and e != BACKUP
+                if e not in self.owned and e != BACKUP
             )
             shown = ", ".join(foreign[:3]) + (", ..." * (len(foreign) > 3))
             raise _error(
@@ -156,7 +159,7 @@ class RunFolder:
         if self._read_json(MANIFEST) is None:
             atomic_write_json(
                 self.file(MANIFEST),
-                {"tool": _TOOL, "files": list(OWNED) + [BACKUP + "/"]},
+                {"tool": _TOOL, "files": list(self.owned) + [BACKUP + "/"]},
             )
 
     def _lock(self) -> None:
@@ -221,7 +224,7 @@ class RunFolder:
         """
         removed = []
         keep = (MANIFEST, LOCK)
-        for name in OWNED:
+        for name in self.owned:
             path = self.file(name)
             if name not in keep and os.path.isfile(path):
                 os.remove(path)
