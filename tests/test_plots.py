@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
 from matplotlib.figure import Figure
 
@@ -88,6 +89,30 @@ def assert_readable(figure, points: bool = False):
         assert set(labelled) <= set(texts), (labelled, texts)
     for cax in colorbars:
         assert cax.get_ylabel().strip() or cax.get_xlabel().strip()
+    # Drawn, no legend or title leaves the figure (cut off in the PNG).
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = figure.bbox
+    others = {ax: ax.get_tightbbox(renderer) for ax in plots}
+    for ax in plots:
+        legend = ax.get_legend()
+        if legend is not None:  # nor covers another panel's labels
+            extent = legend.get_window_extent(renderer)
+            for other, tight in others.items():
+                assert other is ax or not extent.overlaps(tight), (
+                    f"{ax.get_title()!r}: legend over {other.get_title()!r}"
+                )
+        for artist in (legend, ax.title):
+            if artist is None or not artist.get_visible():
+                continue
+            extent = artist.get_window_extent(renderer)
+            assert (
+                extent.x0 >= box.x0 - 1
+                and extent.x1 <= box.x1 + 1
+                and extent.y0 >= box.y0 - 1
+                and extent.y1 <= box.y1 + 1
+            ), f"{ax.get_title()!r}: {type(artist).__name__} cut: {extent}"
     if points:
         assert sum(_visible_marks(ax) for ax in plots) >= 1, "no marker"
 
@@ -277,16 +302,16 @@ def test_analysis_example_figures_are_readable():
     }
     assert_readable(example.figure1(curves, n))
     rng = np.random.default_rng(0)
-    orthogonal = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    orthogonal = np.linalg.qr(rng.standard_normal((8, 8)))[0]
     results = {
         cell: {
             "before": orthogonal,
-            "after": orthogonal + 0.05 * np.triu(np.ones((6, 6)), 1),
+            "after": orthogonal + 0.05 * np.triu(np.ones((8, 8)), 1),
             "robustness": robustness_curve(),
         }
         for cell in example.CELLS
     }
-    args = argparse.Namespace(grid=15, time_lag=5)
+    args = argparse.Namespace(grid=40, time_lag=5)
     figures = example.part2_figures(results, args)
     assert sorted(figures) == [
         "pseudospectra.png",
@@ -364,3 +389,18 @@ def test_a_narrow_log_axis_has_distinct_tick_labels():
     )  # fmt: skip
     labels = visible_tick_labels(figure.axes[0].yaxis)
     assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+
+
+def test_a_fifth_curve_is_thin_not_drawn_over_the_others():
+    figure = plot_fisher_memory({f"c{i}": np.ones(5) for i in range(5)})
+    widths = [line.get_linewidth() for line in figure.axes[0].get_lines()]
+    assert widths[4] < min(widths[:4])
+
+
+def test_equal_robustness_curves_of_two_models_both_show():
+    figure = plot_robustness({"a": robustness_curve(), "b": robustness_curve()})
+    lines = figure.axes[0].get_lines()
+    a_lines, b_lines = lines[:2], lines[2:]
+    assert min(x.get_linewidth() for x in a_lines) > max(
+        x.get_linewidth() for x in b_lines
+    )

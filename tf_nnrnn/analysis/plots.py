@@ -332,7 +332,9 @@ def plot_pseudospectrum(
     ax.plot(
         circle.real, circle.imag, color="0.6", lw=0.8, ls="--", label="|z| = 1"
     )
-    ax.set_aspect("equal")
+    # Equal scales by widening the data limits, not by shrinking the box:
+    # the layout then leaves the legend beside the axes its room.
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("Re z")
     ax.set_ylabel("Im z")
     if title:
@@ -354,7 +356,8 @@ def plot_robustness(
 ) -> Figure:
     """Metric against perturbation size ε, one line per model and kind.
 
-    Colour: the model; line style: the kind of perturbation.
+    Colour: the model; line style: the kind of perturbation; the first
+    model's lines are wider, so an equal curve of another stays visible.
 
     Args:
         curves: `{model name: RobustnessCurve}`.
@@ -381,7 +384,8 @@ def plot_robustness(
                 values,
                 ls=styles.get(kind, "-"),
                 marker="o",
-                ms=3,
+                ms=5 if index == 0 else 3,
+                lw=2.6 if index == 0 else 1.4,
                 color=color,
                 label=f"{name}: {kind}",
             )
