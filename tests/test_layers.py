@@ -650,3 +650,132 @@ def test_bidirectional_return_state_gradients_match():
     ref.set_weights(bidi.get_weights())
     outs = assert_same(bidi, ref, x)
     assert len(outs) == 3
+
+
+# --- Shapes keras.layers.RNN(cell) refuses or handles: the same here ----
+
+SHAPE_FLAGS = [
+    {},
+    {"return_sequences": True, "return_state": True},
+    {"return_sequences": True, "go_backwards": True},
+    {"return_sequences": True, "activation": "tanh"},
+]
+
+
+@pytest.mark.parametrize(
+    "batch, mask_shape",
+    [(2, (2, 4)), (2, (2, 7)), (1, (2, 5)), (2, (3, 5)), (2, (2, 5, 3))],
+    ids=["short", "long", "batch1_input", "batch3_mask", "features"],
+)
+def test_mismatched_mask_raises_as_rnn_of_cell(batch, mask_shape):
+    """A mask (2, 4) for T = 5 used to return the first 4 steps' output."""
+    x = np.ones((batch, 5, 3), "float32")
+    mask = np.ones(mask_shape, bool)
+    fused, ref = make_pair("exprnn", return_sequences=True)
+    # Keras: OutOfRangeError, ValueError or InvalidArgumentError by case.
+    with pytest.raises((ValueError, tf.errors.OpError)):
+        ref(x, mask=mask)
+    with pytest.raises(ValueError, match=r"`mask`.*\(batch, time\)") as info:
+        fused(x, mask=mask)
+    assert str(mask_shape) in str(info.value)
+
+
+def test_mismatched_mask_raises_when_traced_with_unknown_shapes():
+    """Unknown dimensions: checked when the loop runs (an assertion)."""
+    fused, ref = make_pair("exprnn")
+    spec = [
+        tf.TensorSpec((None, None, 3), tf.float32),
+        tf.TensorSpec((None, None), tf.bool),
+    ]
+    x = np.ones((2, 5, 3), "float32")
+    for layer in (fused, ref):
+        layer(x)
+    run = {
+        name: tf.function(lambda x, m, layer=layer: layer(x, mask=m), spec)
+        for name, layer in (("fused", fused), ("ref", ref))
+    }
+    short = np.ones((2, 4), bool)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        run["ref"](x, short)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`mask`"):
+        run["fused"](x, short)
+    # Keras' loop silently ignores extra mask steps when traced; we refuse.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`mask`"):
+        run["fused"](x, np.ones((2, 7), bool))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`mask`"):
+        run["fused"](x[:1], np.ones((2, 5), bool))
+    good = np.array([[1, 0, 1, 1, 0], [1, 1, 1, 0, 1]], bool)
+    sync(fused, ref, x, np.random.default_rng(0))
+    np.testing.assert_allclose(
+        run["fused"](x, good).numpy(), run["ref"](x, good).numpy(), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("flags", SHAPE_FLAGS, ids=str)
+def test_batch_one_mask_is_broadcast_as_rnn_of_cell(flags):
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(3, 6, 2)).astype("float32")
+    fused, ref = make_pair("nnrnn", **flags)
+    sync(fused, ref, x, rng)
+    mask = tf.constant([[True, False, True, True, False, True]])
+    assert_same(fused, ref, x, mask=mask)
+
+
+@pytest.mark.parametrize("flags", SHAPE_FLAGS, ids=str)
+@pytest.mark.parametrize("masked", [False, True], ids=["", "mask"])
+def test_empty_batch_returns_what_rnn_of_cell_returns(flags, masked):
+    """Batch 0 raised ZeroDivisionError (the loop's chunk size)."""
+    x = np.ones((0, 5, 3), "float32")
+    mask = np.ones((0, 5), bool) if masked else None
+    fused, ref = make_pair("scornn", **flags)
+    for layer in (fused, ref):
+        layer(np.ones((2, 5, 3), "float32"))
+    out_f, g_f = outputs_and_grads(fused, x, mask=mask)
+    out_r, g_r = outputs_and_grads(ref, x, mask=mask)
+    assert [o.shape for o in out_f] == [o.shape for o in out_r]
+    assert all(o.size == 0 for o in out_f)
+    for a, b in zip(g_f, g_r):
+        np.testing.assert_array_equal(a, b)  # zeros, of the weights' shapes
+
+
+@pytest.mark.parametrize("flags", SHAPE_FLAGS[:2], ids=str)
+def test_empty_batch_traced_with_unknown_batch(flags):
+    fused, ref = make_pair("exprnn", **flags)
+    spec = [tf.TensorSpec((None, None, 3), tf.float32)]
+    results = []
+    for layer in (fused, ref):
+        layer(np.ones((2, 5, 3), "float32"))
+
+        @tf.function(input_signature=spec)
+        def fn(x, layer=layer):
+            with tf.GradientTape() as tape:
+                out = tf.nest.flatten(layer(x))
+                loss = sum(tf.reduce_sum(o) for o in out)
+            return out, tape.gradient(loss, layer.trainable_weights)
+
+        results.append(fn(tf.zeros((0, 5, 3))))
+    (out_f, g_f), (out_r, g_r) = results
+    assert [o.shape for o in out_f] == [o.shape for o in out_r]
+    for a, b in zip(g_f, g_r):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("flags", SHAPE_FLAGS, ids=str)
+def test_no_time_step_raises_as_rnn_of_cell(flags):
+    """T = 0: keras.layers.RNN(cell) reads the first step and fails; so do
+    the fused layers, instead of an out-of-bounds slice of the loop."""
+    x = np.ones((2, 0, 3), "float32")
+    fused, ref = make_pair("exprnn", **flags)
+    for layer in (fused, ref):
+        layer(np.ones((2, 5, 3), "float32"))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        ref(x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="time step"):
+        fused(x)
+    spec = [tf.TensorSpec((None, None, 3), tf.float32)]
+    traced = tf.function(lambda x: fused(x), input_signature=spec)
+    traced_ref = tf.function(lambda x: ref(x), input_signature=spec)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        traced_ref(x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="time step"):
+        traced(x)

@@ -58,8 +58,8 @@ class ClipRange(keras.constraints.Constraint):
     """Clip every entry into `[min_value, max_value]` (e.g. `γ ≥ 0`).
 
     Args:
-        min_value: lower bound, or `None` for none (default 0.0).
-        max_value: upper bound, or `None` for none.
+        min_value: finite lower bound, or `None` for none (default 0.0).
+        max_value: finite upper bound, or `None` for none.
 
     Example:
         >>> ClipRange(0.0, 1.0)(keras.ops.array([-1.0, 0.5, 2.0])).numpy()
@@ -74,6 +74,11 @@ class ClipRange(keras.constraints.Constraint):
                 "Received `min_value=None` and `max_value=None`; expected at "
                 "least one bound."
             )
+        # A NaN bound would turn every weight into NaN.
+        if min_value is not None:
+            min_value = check_float("min_value", min_value)
+        if max_value is not None:
+            max_value = check_float("max_value", max_value)
         if (
             min_value is not None
             and max_value is not None
@@ -84,8 +89,8 @@ class ClipRange(keras.constraints.Constraint):
                 "`max_value`, expected min_value < max_value, got "
                 f"{min_value} and {max_value}."
             )
-        self.min_value = None if min_value is None else float(min_value)
-        self.max_value = None if max_value is None else float(max_value)
+        self.min_value = min_value
+        self.max_value = max_value
 
     def __call__(self, w):
         if self.min_value is not None:

@@ -31,7 +31,7 @@ def _unroll_for(steps, width=None) -> int:
     overhead is then negligible next to a step.
     """
     most = UNROLL + 2
-    if width is not None:
+    if width:  # None (unknown) or 0 (an empty batch): no bound
         most = max(1, min(most, CHUNK_ELEMENTS // width))
     if isinstance(steps, int):
         for k in range(most, 0, -1):
@@ -52,12 +52,19 @@ def _chunk(x, k):
             [[[0, pad]], tf.zeros((tf.rank(x) - 1, 2), tf.int32)], 0
         )
         x = tf.pad(x, paddings)
-    return tf.reshape(x, tf.concat([[-1, k], tf.shape(x)[1:]], 0))
+    # The chunk count is explicit: with an empty batch a -1 is ambiguous.
+    rows = x.shape[0]
+    chunks = [rows // k] if rows is not None else tf.shape(x)[:1] // k
+    return tf.reshape(x, tf.concat([chunks, [k], tf.shape(x)[1:]], 0))
 
 
 def _unchunk(x, steps):
     """Inverse of `_chunk`: `(C, k, ...)` → `(steps, ...)`."""
-    flat = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+    shape = tf.shape(x)
+    rows = shape[:1] * shape[1:2]  # explicit: a -1 is ambiguous if empty
+    if x.shape[0] is not None and x.shape[1] is not None:
+        rows = [x.shape[0] * x.shape[1]]
+    flat = tf.reshape(x, tf.concat([rows, shape[2:]], 0))
     if isinstance(steps, int) and x.shape[0] is not None:
         if x.shape[0] * x.shape[1] == steps:
             return flat
@@ -152,7 +159,9 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
     def project(xc, kernel, in_bias):
         flat = tf.reshape(xc, (-1, tf.shape(xc)[-1]))
         z = tf.matmul(flat, kernel) + in_bias
-        return tf.reshape(z, tf.concat([tf.shape(xc)[:2], [-1]], 0))
+        # Explicit sizes: with an empty batch a -1 is ambiguous.
+        units = tf.shape(kernel)[1:]
+        return tf.reshape(z, tf.concat([tf.shape(xc)[:2], units], 0))
 
     @tf.custom_gradient
     def run(x, kernel, in_bias, w, h0, bias):
@@ -183,7 +192,8 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
             hstack = outputs.stack()  # (C, k, B, n)
             shape = tf.shape(hstack)
             hb = tf.transpose(
-                tf.reshape(hstack, (-1, shape[2], shape[3])), (1, 0, 2)
+                tf.reshape(hstack, (shape[0] * shape[1], shape[2], shape[3])),
+                (1, 0, 2),
             )  # (B, C·k, n), padded steps last
 
             def batch_slice(t, c):  # steps [ck, ck + k) of (B, C·k, n)

@@ -40,6 +40,7 @@ from tf_nnrnn.cells.exprnn import ExpRNNCell
 from tf_nnrnn.cells.nnrnn import NNRNNCell
 from tf_nnrnn.cells.scornn import ScoRNNCell
 from tf_nnrnn.fused_loop import _loop, _modrelu_rnn
+from tf_nnrnn.validation import check_step_shapes
 
 __all__ = ["FusedRNN", "NNRNN", "ExpRNN", "ScoRNN"]
 
@@ -140,6 +141,20 @@ class FusedRNN(keras.layers.RNN):
             )
         super().build(sequences_shape, initial_state_shape)
 
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        """`keras.layers.RNN.call`, after checking the shapes it is given.
+
+        Where `keras.layers.RNN(cell)` fails on a mask that does not match
+        the sequences, a sequence of no steps, features other than those
+        it was built for or an initial state of the wrong size, the fused
+        layer fails too, up front, with a message naming the argument and
+        the shapes (never returning the output of some of the steps).
+        """
+        check_call_shapes(self, sequences, initial_state, mask)
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
     def _fused(self) -> bool:
         """Whether `inner_loop` runs the hoisted loop (else Keras')."""
         return keras.backend.backend() == "tensorflow" and not self.unroll
@@ -162,6 +177,7 @@ class FusedRNN(keras.layers.RNN):
         cell = self.cell
         dtype = cell.compute_dtype
         sequences = tf.cast(sequences, dtype)
+        sequences, mask = _assert_runtime_shapes(sequences, mask)
         if isinstance(initial_state, (list, tuple)):
             h0 = initial_state[0]
         else:
@@ -247,6 +263,109 @@ class FusedRNN(keras.layers.RNN):
         # config without `stateful`/`unroll` (older files) takes the
         # defaults. keras.layers.Layer's from_config handles dtype policies.
         return super(keras.layers.RNN, cls).from_config(config)
+
+
+def _shape(shape) -> str:
+    return str(tuple(shape))
+
+
+def check_call_shapes(layer, sequences, initial_state, mask):
+    """The static checks of `FusedRNN.call`: features, initial state, mask.
+
+    Raises ValueError naming `sequences`, `initial_state` or `mask` with
+    the expected and received shapes, and, for a sequence of no steps,
+    the `InvalidArgumentError` that `keras.layers.RNN(cell)` raises there
+    (it reads the first step before its loop). Dimensions unknown while
+    tracing are checked when the loop runs (`_assert_runtime_shapes`).
+    """
+    cell = layer.cell
+    shape = tuple(sequences.shape)
+    batch, steps = shape[0], shape[1]
+    if steps == 0:
+        raise tf.errors.InvalidArgumentError(
+            None,
+            None,
+            f"Received `sequences` of shape {_shape(shape)}: "
+            f"{type(layer).__name__}, as keras.layers.RNN, needs at least "
+            "one time step.",
+        )
+    states = initial_state
+    if states is not None and not isinstance(states, (list, tuple)):
+        states = [states]
+    if states is not None and len(states) != 1:
+        raise ValueError(
+            "Received an invalid value for argument `initial_state`, "
+            f"expected one state of shape ({batch}, {cell.units}), got "
+            f"{len(states)} states."
+        )
+    check_step_shapes(
+        type(layer).__name__,
+        cell.kernel.shape[0],
+        shape,
+        [] if states is None else [(states[0].shape, cell.units)],
+        inputs="sequences",
+        state="initial_state",
+    )
+    if mask is None:
+        return
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0]
+    if not hasattr(mask, "shape"):
+        mask = keras.ops.convert_to_tensor(mask)
+    got = tuple(mask.shape)
+    bad = len(got) not in (2, 3) or (len(got) == 3 and got[2] not in (1, None))
+    if not bad and None not in (got[1], steps):
+        bad = got[1] != steps
+    # A mask of batch 1 is broadcast to the batch, as keras.layers.RNN does.
+    if not bad and None not in (got[0], batch):
+        bad = got[0] not in (batch, 1)
+    if bad:
+        raise ValueError(
+            "Received an invalid value for argument `mask`, expected a "
+            f"boolean mask of shape ({batch}, {steps}) (batch, time) for "
+            f"sequences of shape {_shape(shape)}, got shape {_shape(got)}."
+        )
+
+
+def _assert_runtime_shapes(sequences, mask):
+    """`check_call_shapes` for dimensions unknown when traced: a graph
+    assertion that the sequence has steps and the mask its shape."""
+    checks = []
+    steps = tf.shape(sequences)[1]
+    if sequences.shape[1] is None:
+        checks.append(
+            tf.debugging.assert_positive(
+                steps,
+                message="`sequences` has no time step; keras.layers.RNN "
+                "needs at least one",
+            )
+        )
+    if mask is not None:
+        if mask.shape[1] is None or sequences.shape[1] is None:
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.shape(mask)[1],
+                    steps,
+                    message="`mask` must have as many steps as `sequences`",
+                )
+            )
+        if mask.shape[0] is None or sequences.shape[0] is None:
+            batch = tf.shape(sequences)[0]
+            mask_batch = tf.shape(mask)[0]
+            checks.append(
+                tf.debugging.Assert(
+                    tf.logical_or(
+                        tf.equal(mask_batch, batch), tf.equal(mask_batch, 1)
+                    ),
+                    ["`mask` must have the batch size of `sequences` (or "
+                     "1); got mask batch", mask_batch, "for batch", batch],
+                )
+            )  # fmt: skip
+    if not checks:
+        return sequences, mask
+    with tf.control_dependencies(checks):
+        sequences = tf.identity(sequences)
+    return sequences, mask
 
 
 @keras.saving.register_keras_serializable(package="tf_nnrnn")

@@ -10,6 +10,8 @@ import copy
 
 import keras
 
+from tf_nnrnn.validation import check_float, check_pattern, invalid
+
 __all__ = [
     "ORTHOGONAL_PATTERN",
     "GlobalClipMultiOptimizer",
@@ -71,10 +73,9 @@ class GlobalClipMultiOptimizer(keras.optimizers.MultiOptimizer):
         super().__init__(
             optimizer_map, loss_scale_factor=loss_scale_factor, name=name
         )
-        if global_clipnorm is not None and not global_clipnorm > 0:
-            raise ValueError(
-                "Received an invalid value for argument `global_clipnorm`, "
-                f"expected a positive float or None, got {global_clipnorm}."
+        if global_clipnorm is not None:
+            global_clipnorm = check_float(
+                "global_clipnorm", global_clipnorm, 0.0
             )
         self.joint_clipnorm = global_clipnorm
 
@@ -140,6 +141,7 @@ def orthogonal_multi_optimizer(
                 f"Received an invalid value for argument `{name}`, expected "
                 f"a keras.optimizers.Optimizer instance, got {opt!r}."
             )
+    pattern = check_pattern("pattern", pattern)
     optimizer_map = keras.optimizers.OptimizerMap(
         default_optimizer=default_optimizer,
         optimizer_map={_default_pattern(pattern): orthogonal_optimizer},
@@ -147,6 +149,28 @@ def orthogonal_multi_optimizer(
     if global_clipnorm is not None:
         return GlobalClipMultiOptimizer(optimizer_map, global_clipnorm)
     return keras.optimizers.MultiOptimizer(optimizer_map)
+
+
+#: Clipping arguments of Keras optimizers: a positive finite number or
+#: None. Keras ignores NaN and negative values silently (no clipping).
+_CLIP_ARGUMENTS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _check_clip(name: str, value):
+    """`value` as a positive finite float, or None."""
+    return None if value is None else check_float(name, value, 0.0)
+
+
+def _check_learning_rate(name: str, value):
+    """A positive finite number (as a float; NumPy scalars too) or a
+    `LearningRateSchedule`, else an error naming `name`."""
+    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return value
+    try:
+        return check_float(name, value, 0.0)
+    except TypeError:
+        expected = "a positive finite float or a schedule"
+        raise invalid(name, expected, value, TypeError) from None
 
 
 def make_optimizer(
@@ -168,6 +192,8 @@ def make_optimizer(
         orthogonal_learning_rate: learning rate of every `skew_kernel`.
         pattern: regular expression selecting the orthogonal weights; None
             (default) reads the cell registry.
+        global_clipnorm: clip the norm of all gradients together (see
+            `GlobalClipMultiOptimizer`), or None.
         orthogonal_wrapper: None, or a callable applied to the orthogonal
             weights' optimizer, e.g. `lambda o: RiemannianOptimizer(o,
             blocks=4)` with `pattern=r".*recurrent_kernel"` for Keras'
@@ -177,6 +203,12 @@ def make_optimizer(
             gradients of both groups jointly (as PyTorch's
             `clip_grad_norm_` over all parameters).
 
+    Learning rates are positive finite numbers (NumPy scalars too) or
+    schedules; `clipnorm`, `clipvalue` and `global_clipnorm` positive
+    finite numbers or None; `pattern` must compile. Anything else raises
+    here (TypeError for a wrong type, else ValueError), where Keras would
+    ignore a NaN or negative clip and a bad pattern would fail in `fit`.
+
     Returns:
         A `keras.optimizers.MultiOptimizer`.
 
@@ -185,26 +217,21 @@ def make_optimizer(
         >>> len(opt.optimizers)
         2
     """
-    for name, value in (
-        ("learning_rate", learning_rate),
-        ("orthogonal_learning_rate", orthogonal_learning_rate),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if not isinstance(
-                value, keras.optimizers.schedules.LearningRateSchedule
-            ):
-                raise TypeError(
-                    f"Received an invalid value for argument `{name}`, "
-                    f"expected a positive float or a schedule, got {value!r}."
-                )
-        elif not value > 0:
-            raise ValueError(
-                f"Received an invalid value for argument `{name}`, expected "
-                f"a positive float, got {value}."
-            )
+    learning_rate = _check_learning_rate("learning_rate", learning_rate)
+    orthogonal_learning_rate = _check_learning_rate(
+        "orthogonal_learning_rate", orthogonal_learning_rate
+    )
+    pattern = check_pattern("pattern", pattern)
+    global_clipnorm = _check_clip("global_clipnorm", global_clipnorm)
+    for name in _CLIP_ARGUMENTS:
+        if name in optimizer_kwargs:
+            optimizer_kwargs[name] = _check_clip(name, optimizer_kwargs[name])
     if isinstance(optimizer, keras.optimizers.Optimizer):
         config = optimizer.get_config()
         config.update(optimizer_kwargs)
+        for name in _CLIP_ARGUMENTS:  # the template's own, too
+            if name in config:
+                config[name] = _check_clip(name, config[name])
         if global_clipnorm is None:  # a template's own global clip: jointly
             global_clipnorm = config.get("global_clipnorm")
         config["global_clipnorm"] = None

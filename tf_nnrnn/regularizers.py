@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from tf_nnrnn.validation import check_choice, check_float
+
 __all__ = ["GammaRegularizer"]
 
 
@@ -17,7 +19,7 @@ class GammaRegularizer(keras.regularizers.Regularizer):
     `keras.regularizers.L2(wd / 2)`.
 
     Args:
-        delta: penalty strength `δ ≥ 0`.
+        delta: penalty strength, a finite `δ ≥ 0`.
         norm: `"l2"` or `"l1"`.
 
     Example:
@@ -26,23 +28,9 @@ class GammaRegularizer(keras.regularizers.Regularizer):
     """
 
     def __init__(self, delta: float = 1e-4, norm: str = "l2"):
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)):
-            raise TypeError(
-                "Received an invalid value for argument `delta`, expected a "
-                f"non-negative number, got {delta!r}."
-            )
-        if not delta >= 0:
-            raise ValueError(
-                "Received an invalid value for argument `delta`, expected a "
-                f"non-negative number, got {delta}."
-            )
-        if norm not in ("l1", "l2"):
-            raise ValueError(
-                "Received an invalid value for argument `norm`, expected "
-                f"'l1' or 'l2', got {norm!r}."
-            )
-        self.delta = float(delta)
-        self.norm = norm
+        # Finite: an infinite δ makes the loss NaN (∞ · 0 at γ = 1).
+        self.delta = check_float("delta", delta, 0.0, low_closed=True)
+        self.norm = check_choice("norm", norm, ("l1", "l2"))
 
     def __call__(self, gamma):
         gap = 1.0 - gamma

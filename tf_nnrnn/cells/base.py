@@ -24,6 +24,7 @@ and each call computes the matrix itself: correct, only slower.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_nnrnn._keras_private import (
@@ -33,7 +34,14 @@ from tf_nnrnn._keras_private import (
 )
 from tf_nnrnn.activations import modrelu
 from tf_nnrnn.cells.matrix_cache import MatrixCache, cached_matrix
-from tf_nnrnn.validation import check_bool, check_rate, check_units
+from tf_nnrnn.validation import (
+    check_bool,
+    check_float_dtype,
+    check_matrix_fits,
+    check_rate,
+    check_step_shapes,
+    check_units,
+)
 
 __all__ = [
     "RecurrentMatrixCell",
@@ -121,6 +129,11 @@ class RecurrentMatrixCell(
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # The parametrization (expm, solve) has no half-precision or
+        # integer kernels; mixed policies keep it in float32.
+        check_float_dtype(
+            type(self).__name__, self.dtype_policy, ("float32", "float64")
+        )
         self.units = check_units(units, even=even_units)
         if activation == "modrelu":
             self.activation = "modrelu"
@@ -237,6 +250,16 @@ class RecurrentMatrixCell(
                 f"features); got a step input shape {tuple(input_shape)}."
             )
         input_dim = input_shape[-1]
+        # At least the parametrization's weight and W itself are n × n.
+        check_matrix_fits(
+            "units",
+            self.units,
+            self.units,
+            self.units,
+            np.dtype(self.dtype_policy.variable_dtype).itemsize,
+            count=2,
+            what="recurrent matrix",
+        )
         self.kernel = self.add_weight(
             name="kernel",
             shape=(input_dim, self.units),
@@ -312,6 +335,13 @@ class RecurrentMatrixCell(
 
     def call(self, inputs, states, training=False):
         prev = states[0] if isinstance(states, (list, tuple)) else states
+        # Named shapes instead of `Matrix size-incompatible` in the loop.
+        check_step_shapes(
+            type(self).__name__,
+            self.kernel.shape[0],
+            inputs.shape,
+            [(prev.shape, self.units)],
+        )
         dp_mask = DropoutRNNCell.get_dropout_mask(self, inputs)
         rec_dp_mask = DropoutRNNCell.get_recurrent_dropout_mask(self, prev)
         if training and dp_mask is not None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 
 from tf_nnrnn.activations import modrelu
+from tf_nnrnn.validation import (
+    check_float_dtype,
+    check_matrix_fits,
+    check_step_shapes,
+    check_units,
+)
 
 __all__ = ["ModReLURNNCell"]
 
@@ -46,6 +53,8 @@ class ModReLURNNCell(keras.layers.SimpleRNNCell):
         **kwargs: Any,
     ):
         kwargs.pop("activation", None)
+        # A plain int: Keras' `state_size` check refuses NumPy integers.
+        units = check_units(units)
         super().__init__(
             units,
             activation=None,
@@ -60,8 +69,21 @@ class ModReLURNNCell(keras.layers.SimpleRNNCell):
         self.modrelu_bias_initializer = keras.initializers.get(
             modrelu_bias_initializer
         )
+        allowed = ("float16", "bfloat16", "float32", "float64")
+        orthogonal = keras.initializers.Orthogonal
+        if isinstance(self.recurrent_initializer, orthogonal):
+            allowed = ("float16", "float32", "float64")  # QR has no bfloat16
+        check_float_dtype("ModReLURNNCell", self.dtype_policy, allowed)
 
     def build(self, input_shape):
+        check_matrix_fits(
+            "units",
+            self.units,
+            self.units,
+            self.units,
+            np.dtype(self.dtype_policy.variable_dtype).itemsize,
+            what="recurrent kernel",
+        )
         super().build(input_shape)
         self.modrelu_bias = self.add_weight(
             name="modrelu_bias",
@@ -70,6 +92,13 @@ class ModReLURNNCell(keras.layers.SimpleRNNCell):
         )
 
     def call(self, sequence, states, training=False):
+        prev = states[0] if isinstance(states, (list, tuple)) else states
+        check_step_shapes(
+            "ModReLURNNCell",
+            self.kernel.shape[0],
+            sequence.shape,
+            [(prev.shape, self.units)],
+        )
         z, _ = super().call(sequence, states, training=training)
         h = modrelu(z, self.modrelu_bias)
         return h, ([h] if isinstance(states, (list, tuple)) else h)

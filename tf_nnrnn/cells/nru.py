@@ -6,12 +6,21 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from tf_nnrnn._keras_private import DropoutRNNCell
 from tf_nnrnn.cells.nru_memory import _factorised_update, _generic_update
-from tf_nnrnn.validation import check_bool, check_float, check_int, check_rate
+from tf_nnrnn.validation import (
+    check_bool,
+    check_float,
+    check_float_dtype,
+    check_int,
+    check_matrix_fits,
+    check_rate,
+    check_step_shapes,
+)
 
 __all__ = ["NRUCell"]
 
@@ -140,6 +149,11 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_float_dtype(
+            "NRUCell",
+            self.dtype_policy,
+            ("float16", "bfloat16", "float32", "float64"),
+        )
         self.units = check_int("units", units, 1, error=ValueError)
         self.memory_size = check_int(
             "memory_size", memory_size, 1, error=ValueError
@@ -198,6 +212,14 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
             )
         k, s = self.num_heads, self.direction_size
         z_dim = self.units + self.memory_size
+        check_matrix_fits(
+            "units",
+            self.units,
+            input_shape[-1] + z_dim,
+            self.units,
+            np.dtype(self.dtype_policy.variable_dtype).itemsize,
+            what="kernel",
+        )
         # Rows: [x (input_dim) | h (units) | m (memory_size)].
         self.kernel = self.add_weight(
             shape=(input_shape[-1] + z_dim, self.units),
@@ -238,6 +260,12 @@ class NRUCell(keras.layers.Layer, DropoutRNNCell):
 
     def call(self, inputs: Any, states: Any, training: bool = False):
         h_prev, m_prev = states[0], states[1]
+        check_step_shapes(
+            "NRUCell",
+            self.kernel.shape[0] - self.units - self.memory_size,
+            inputs.shape,
+            [(h_prev.shape, self.units), (m_prev.shape, self.memory_size)],
+        )
         # Variational dropout: one mask per sequence (Keras' mixin caches it).
         dp_mask = self.get_dropout_mask(inputs)
         rec_dp_mask = self.get_recurrent_dropout_mask(h_prev)
