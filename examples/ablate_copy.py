@@ -81,7 +81,9 @@ def main(argv=None) -> int:
     ]
     out = args.out or os.path.join("runs", "ablate_copy")
     try:
-        records = run_grid("copy", variants, args.seeds, out)
+        records = run_grid(
+            "copy", variants, args.seeds, out, overwrite=args.overwrite
+        )
     except TrainingDiverged as error:
         print(f"ablate_copy.py: {error}", file=sys.stderr)
         return 1

@@ -78,7 +78,9 @@ def main(argv=None) -> int:
     from tf_nnrnn.experiments.training import TrainingDiverged
 
     try:
-        records = run_grid(task, variants, args.seeds, out)
+        records = run_grid(
+            task, variants, args.seeds, out, overwrite=args.overwrite
+        )
     except cli.SettingError as error:
         parser.error(f"argument {cli.flag_of(error.name)}: {error}")
     except FileNotFoundError as error:

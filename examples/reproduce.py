@@ -26,23 +26,13 @@ Test the whole path in seconds (mock MNIST, generated PTB text)::
     python examples/reproduce.py --table ptb --quick
 """
 
+import argparse
 import os
 import sys
+import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
-
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-
-from tf_nnrnn.experiments import cli  # noqa: E402
-from tf_nnrnn.experiments import reproduce as rep  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    """Errors are one line (no usage block), exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+#: `tf_nnrnn.experiments.reproduce.TABLES` (tests/test_reproduce.py checks).
+TABLES = ("copy", "adding", "psmnist", "ptb")
 
 
 def _cells(text: str) -> list[str]:
@@ -66,19 +56,30 @@ def _count(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reproduce.py", description=__doc__.split("\n")[0])
+def build_parser(flags) -> argparse.ArgumentParser:
+    """The flags of this script (`flags`: `tf_nnrnn.experiments.flags`)."""
+    parser = flags.Parser(
+        prog="reproduce.py", description=__doc__.split("\n")[0]
+    )
     add = parser.add_argument
-    add("--table", required=True, choices=list(rep.TABLES))
-    add("--cells", type=_cells, default=None, help="default: the table's")
-    add("--seeds", type=cli.seed_list, default=[0], help="e.g. 0,1,2")
+    add("--table", required=True, choices=TABLES, help="the paper's table")
+    add("--cells", type=_cells, default=None,
+        help="comma-separated cells of the table (default: all of them)")
+    add("--seeds", type=flags.seed_list, default=[0],
+        help="comma-separated seeds, one run each (default: 0)")
     add(
         "--data-dir",
         default=None,
         help="psmnist: tfds data dir holding mnist/; ptb: folder of "
         "ptb.char.{train,valid,test}.txt",
     )
-    add("--out", default=None, help="default runs/reproduce_<table>")
+    add("--out", default=None,
+        help="output folder (default: runs/reproduce_<table>); finished "
+        "runs there are reported and reused, interrupted ones resume")
+    add("--overwrite", action="store_true",
+        help="train every run again (only files a run writes are replaced)")
+    add("--tf-log", action="store_true",
+        help="show TensorFlow's start-up messages (hidden by default)")
     add("--dry-run", action="store_true", help="print the plan and exit")
     add(
         "--quick",
@@ -93,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="timed updates per run for the estimates (default 3; "
         "0 with --quick; 0: no estimates)",
     )
-    add("--last", type=int, default=100, help="updates in the final average")
-    add("--verbose", type=int, choices=[0, 1, 2], default=None)
+    add("--last", type=flags.positive_int, default=100,
+        help="updates in the final average (default: 100)")
+    add("--verbose", type=int, choices=[0, 1, 2], default=None,
+        help="Keras progress (default: the presets', 1)")
     add("--jit", action="store_true", help="XLA-compile the training step")
     return parser
 
@@ -110,7 +113,10 @@ def _device() -> str:
 
 def main(argv=None) -> int:
     """Plan, check, time and run the table described by `argv`."""
-    parser = build_parser()
+    from tf_nnrnn.experiments import cli, flags
+    from tf_nnrnn.experiments import reproduce as rep
+
+    parser = build_parser(flags)
     args = parser.parse_args(argv)
     table, task = args.table, rep.TABLES[args.table][0]
     every = sorted({e.cell for e in rep.plan(table)})
@@ -183,7 +189,8 @@ def main(argv=None) -> int:
     try:
         with rep.data_context(task, mock):
             records = run_grid(
-                task, variants, args.seeds, out, estimates, keep_going=True
+                task, variants, args.seeds, out, estimates, keep_going=True,
+                overwrite=args.overwrite,
             )
     except cli.SettingError as error:
         parser.error(f"argument {cli.flag_of(error.name)}: {error}")
@@ -210,4 +217,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    import _start
+
+    _start.start(build_parser)
     sys.exit(main())

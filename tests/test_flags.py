@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 SCRIPTS = ["copy_task.py", "adding.py", "psmnist.py", "ptb.py"]
 SCRIPTS += ["compare.py", "ablate_copy.py", "tune.py", "analysis.py"]
+SCRIPTS += ["reproduce.py"]
 
 # Runs a script's `__main__` with `argv`, then says whether TensorFlow
 # (or the package, which imports it) was imported.
@@ -110,6 +111,14 @@ def test_builtin_copies_equal_their_sources():
     tune = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tune)
     assert tune.TUNERS == tuple(TUNERS)
+    from tf_nnrnn.experiments.reproduce import TABLES
+
+    spec = importlib.util.spec_from_file_location(
+        "reproduce_example", os.path.join(EXAMPLES, "reproduce.py")
+    )
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    assert reproduce.TABLES == tuple(TABLES)
     assert flags.BUILTIN_CELLS == tuple(cell_names())
     assert flags.TASK_NAMES == tuple(TASK_NAMES)
     for name in ("OPTIMIZERS", "GAMMA_PENALTIES", "DISTRIBUTE", "MASKS"):

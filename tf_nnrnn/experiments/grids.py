@@ -170,6 +170,7 @@ def run_grid(
     out_dir: str,
     estimates: dict[str, float] | None = None,
     keep_going: bool = False,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Run every variant for every seed (reusing finished runs).
 
@@ -186,6 +187,8 @@ def run_grid(
         keep_going: a run that diverges (`TrainingDiverged`) is recorded
             with `result` None and `diverged` (the message) and the grid
             goes on; by default the error propagates.
+        overwrite: train every run again (`run(..., overwrite=True)`),
+            finished or not.
 
     Returns:
         One record per run: `label`, `cell`, `seed`, `out`, `result`.
@@ -213,14 +216,17 @@ def run_grid(
         v = Variant(variant.label, variant.cell, settings)
         record = {"label": variant.label, "cell": variant.cell}
         record.update(seed=seed, out=out)
-        result = _finished(out, v, task)
+        result = None if overwrite else _finished(out, v, task)
         if result is not None:
             print(progress.reused(k, variant, seed, result), flush=True)
         else:
             print(progress.start(k, variant, seed), flush=True)
             start = time.monotonic()
             try:
-                result = run(task, variant.cell, settings, out_dir=out)
+                result = run(
+                    task, variant.cell, settings, out_dir=out,
+                    overwrite=overwrite,
+                )
             except TrainingDiverged as error:
                 if not keep_going:
                     raise
