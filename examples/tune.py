@@ -446,6 +446,27 @@ def _search(args, settings, space, parser, callbacks) -> int:
     except (ValueError, TypeError) as error:
         parser.error(f"argument {_flag(error, '--search-space')}: {error}")
     role = search_role()
+    best_file = os.path.join(tuner.project_dir, "best_hyperparameters.json")
+    trials = list(tuner.oracle.trials.values())
+    ended = ("COMPLETED", "INVALID", "FAILED", "STOPPED")
+    if (
+        role != "worker"
+        and tuner.oracle.max_trials
+        and len(trials) >= tuner.oracle.max_trials
+        and all(t.status in ended for t in trials)
+        and os.path.exists(best_file)
+    ):
+        with open(best_file, encoding="utf-8") as f:
+            record = json.load(f)
+        print(
+            f"{tuner.project_dir}: finished ({len(trials)} trials); results "
+            "in it — pass --overwrite to search again."
+        )
+        print(
+            f"best {record['objective']['name']} {record['score']:.5g} with "
+            f"{record['hyperparameters']}"
+        )
+        return 0
     if role != "worker" and settings.verbose:
         tuner.search_space_summary()
     tuner.search(callbacks=list(callbacks), verbose=settings.verbose)

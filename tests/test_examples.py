@@ -120,6 +120,28 @@ def test_example_runs_resumes_and_reports(name, tmp_path, ptb_dir, capsys):
     assert METRIC[name] in result and result["parameters"] > 0
     with open(os.path.join(out, "metrics.csv")) as f:
         assert len(f.read().strip().splitlines()) == 1 + 3
+    # Re-running the finished command reports it and trains nothing.
+    before = snapshot(out)
+    assert run_example(name, argv, callbacks=[FailIfTrained()]) == 0
+    printed = capsys.readouterr().out
+    assert f"{out}: finished; results in {out}" in printed
+    assert "--overwrite" in printed
+    assert snapshot(out) == before
+
+
+def snapshot(folder):
+    """{path: (size, mtime)} of every file under `folder`."""
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            stat = os.stat(os.path.join(root, name))
+            found[os.path.join(root, name)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+class FailIfTrained(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        raise AssertionError("a finished run was trained again")
 
 
 def test_preset_paper_is_applied_and_flags_override(tmp_path):
@@ -267,6 +289,12 @@ def test_compare_and_ablate_write_table_and_plot(tmp_path, capsys):
     table = open(os.path.join(out, "summary.md")).read()
     assert "| l1_penalty |" in table and "| 16 |" in table
     assert os.path.exists(os.path.join(out, "curves.png"))
+    # Re-running reports every finished run and trains none of them.
+    runs = {p: s for p, s in snapshot(out).items() if "seed" in p}
+    argv = ["--variants", "base,l1_penalty,double_units", *common]
+    assert load("ablate_copy").main([*argv, "--out", out]) == 0
+    assert capsys.readouterr().out.count("finished, reused") == 3
+    assert {p: s for p, s in snapshot(out).items() if "seed" in p} == runs
 
 
 def test_killed_script_resumes_when_rerun(tmp_path):

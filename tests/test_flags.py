@@ -38,9 +38,17 @@ print("EXIT", code, "TF", "tensorflow" in sys.modules,
 def probe(script, *argv):
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(examples=EXAMPLES),
-         os.path.join(EXAMPLES, script), *argv],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            PROBE.format(examples=EXAMPLES),
+            os.path.join(EXAMPLES, script),
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
     return done, time.perf_counter() - start
 
@@ -90,9 +98,11 @@ def test_a_bad_value_is_one_line_and_exit_2(script, argv, flag, tmp_path):
     """Values checked once the package is loaded: still one line, exit 2,
     nothing written (the working directory is empty afterwards)."""
     done = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, script), *argv,
-         "--steps", "2"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [sys.executable, os.path.join(EXAMPLES, script), *argv, "--steps", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 2, done.stderr[-800:]
     lines = done.stderr.strip().splitlines()
@@ -141,3 +151,85 @@ def test_help_defaults_are_the_quick_defaults(task):
 
 def test_parser_takes_registered_cells_once_the_package_is_loaded():
     assert flags.cell_choices() == tuple(cell_names())
+
+
+# -- the README's flag lists are the parsers' ---------------------------
+def _readme_block(name):
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    start = text.index(f"<!-- flags:{name} -->")
+    return text[start : text.index(f"<!-- /flags:{name} -->")]
+
+
+def _flags_in(text):
+    import re
+
+    found = set()
+    for item in re.findall(r"`(--[a-z0-9-]+(?:/--[a-z0-9-]+)?)`", text):
+        found.update(item.split("/"))
+    return found
+
+
+def _parser_flags(parser):
+    return {
+        o
+        for a in parser._actions
+        for o in a.option_strings
+        if o.startswith("--") and o != "--help"
+    }
+
+
+def _example(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"readme_{name}", os.path.join(EXAMPLES, name)
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _per_script(text, scripts):
+    """{script: flags named after it in `text`, up to the next script}."""
+    import re
+
+    marks = sorted(
+        (m.start(), name)
+        for name in scripts
+        for m in re.finditer(re.escape(f"`{name}`"), text)
+    )
+    found = {}
+    for (start, name), (end, _) in zip(marks, marks[1:] + [(len(text), "")]):
+        found.setdefault(name, set()).update(_flags_in(text[start:end]))
+    return found
+
+
+def test_readme_lists_every_flag_of_every_script():
+    common = _flags_in(_readme_block("common"))
+    tasks = _per_script(
+        _readme_block("task"),
+        ["copy_task.py", "adding.py", "psmnist.py", "ptb.py"],
+    )
+    for task, script in flags.SCRIPTS.items():
+        assert _parser_flags(flags.build_parser(task)) == common | tasks[script]
+    grids = _per_script(
+        _readme_block("grids"), ["compare.py", "ablate_copy.py", "tune.py"]
+    )
+    task_flags = _parser_flags(flags.build_parser("copy"))
+    for script in ("compare.py", "ablate_copy.py", "tune.py"):
+        build = _example(script).build_parser
+        ablate = script == "ablate_copy.py"
+        parser = build(flags) if ablate else build(flags, [])
+        extra = _parser_flags(parser) - task_flags
+        assert extra == grids[script] - {"--cell"}, script
+        if script != "tune.py":  # the grids choose cells with --cells
+            assert "--cell" not in _parser_flags(parser)
+    analysis = _flags_in(
+        open(os.path.join(ROOT, "README.md"))
+        .read()
+        .split("**`analysis.py`**")[1]
+        .split("**`reproduce.py`**")[0]
+    )
+    assert (
+        _parser_flags(_example("analysis.py").build_parser(flags)) == analysis
+    )

@@ -88,7 +88,9 @@ def _trials(project_dir):
     return trials
 
 
-def test_tiny_search_lrs_reach_the_optimizers_and_best_file(tune, tmp_path):
+def test_tiny_search_lrs_reach_the_optimizers_and_best_file(
+    tune, tmp_path, capsys
+):
     argv = [*TINY, "--max-trials", "3", "--directory", str(tmp_path)]
     assert tune.main(argv, callbacks=[RecordOptimizers()]) == 0
     project = tmp_path / "copy_nnrnn"
@@ -124,6 +126,15 @@ def test_tiny_search_lrs_reach_the_optimizers_and_best_file(tune, tmp_path):
     assert best["settings"]["lr"] == best["hyperparameters"]["lr"]
     assert best["paper"]["lr"] == 5e-4 and best["paper"]["lr_orth"] == 1e-6
     assert (project / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Re-running the finished command reports it and trains nothing.
+    files = [p for p in project.rglob("*") if p.is_file()]
+    before = {p: p.read_bytes() for p in files}
+    TRAININGS.clear()
+    assert tune.main(argv, callbacks=[CountTrainings()]) == 0
+    assert TRAININGS == []
+    assert "finished (3 trials)" in capsys.readouterr().out
+    files = [p for p in project.rglob("*") if p.is_file()]
+    assert {p: p.read_bytes() for p in files} == before
 
 
 def test_interrupted_search_resumes_without_repeating(tune, tmp_path):

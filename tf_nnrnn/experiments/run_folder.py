@@ -176,8 +176,6 @@ class RunFolder:
                 f"another run is writing to {self.path!r} right now; wait "
                 "for it to finish or choose another folder with --out."
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
     def release(self) -> None:
