@@ -25,7 +25,9 @@ class ExpRNNCell(ExpmCell):
         units: positive integer.
         skew_initializer: `"henaff"` (default), `"cayley"`,
             `"random_orthogonal"`, `"zeros"` or a Keras initializer.
-        kernel_initializer: default `"he_normal"`.
+        kernel_initializer: default `"he_normal"`, expRNN's own code
+            (`kaiming_normal_`), not the nnRNN reference's Glorot normal;
+            `--preset paper` sets what each paper's run used.
         expm_gradient: `"pade"` (default, the cheapest), `"block"` or
             `"eig"`, see
             `parametrizations.expm`.

@@ -31,7 +31,9 @@ class ScoRNNCell(SkewCell):
             `[0, units]`; default `units // 2`.
         skew_initializer: `"cayley"` (default), `"henaff"`,
             `"random_orthogonal"`, `"zeros"` or a Keras initializer.
-        kernel_initializer: default uniform in [−0.01, 0.01].
+        kernel_initializer: default uniform in [−0.01, 0.01], scoRNN's
+            own code, not the nnRNN reference's Glorot normal;
+            `--preset paper` sets what each paper's run used.
         modrelu_bias_initializer: default zeros (as in scoRNN).
         **kwargs: `activation`, `use_bias`, dropout and the other arguments
             of `RecurrentMatrixCell`, and Keras layer arguments.
