@@ -10,7 +10,8 @@ scored by
 the task's objective (copy: held-out loss, adding: held-out MSE, psMNIST:
 validation accuracy, PTB: validation BPC).
 
-A quick search (copy task, quick defaults: T = 10, 600 updates)::
+A quick search (copy task with its quick defaults, T = 50 and 1000
+updates per trial, as `examples/copy_task.py`)::
 
     python examples/tune.py --task copy --cell nnrnn --tuner bayesian \\
         --max-trials 10 --directory runs/tune

@@ -233,3 +233,48 @@ def test_readme_lists_every_flag_of_every_script():
     assert (
         _parser_flags(_example("analysis.py").build_parser(flags)) == analysis
     )
+
+
+def _script(tmp_path, script, *argv):
+    return subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, script), *argv],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+
+
+TINY_COPY = ["--time-lag", "3", "--units", "4", "--steps", "4",
+             "--log-every", "2", "--test-size", "4"]
+
+
+def test_a_redirected_run_prints_plain_lines_and_no_tf_noise(tmp_path):
+    done = _script(tmp_path, "copy_task.py", *TINY_COPY, "--cell", "lstm")
+    assert done.returncode == 0, done.stderr[-800:]
+    assert "\x1b" not in done.stdout and "\r" not in done.stdout
+    assert "epoch 1/2 - 2 updates - " in done.stdout
+    assert "epoch 2/2 - 4 updates - " in done.stdout
+    assert done.stderr == ""  # no absl/CUDA start-up lines
+
+
+def test_divergence_is_one_line_and_exit_1(tmp_path):
+    done = _script(
+        tmp_path, "copy_task.py", *TINY_COPY, "--cell", "exprnn",
+        "--lr", "1e9", "--lr-orth", "1e9", "--verbose", "0",
+    )
+    assert done.returncode == 1, done.stderr[-800:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "training stopped" in lines[0], lines
+    assert not os.path.exists(tmp_path / "runs" / "copy_exprnn" / "result.json")
+
+
+@pytest.mark.parametrize("damaged", ["oracle.json", "trial_0/trial.json"])
+def test_a_damaged_search_names_the_directory(tmp_path, damaged):
+    project = tmp_path / "d" / "copy_nnrnn"
+    (project / damaged).parent.mkdir(parents=True, exist_ok=True)
+    (project / damaged).write_text('{"trials": [')
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    done = _script(tmp_path, "tune.py", "--directory", "d", "--steps", "2")
+    assert done.returncode == 2, done.stderr[-800:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "argument --directory" in lines[0], lines
+    assert damaged.split("/")[-1] in lines[0] and "--overwrite" in lines[0]
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
