@@ -612,8 +612,16 @@ def test_unknown_sequence_length_matches(steps):
 
     got, want = loss_and_grads(fused), loss_and_grads(ref)
     np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-5)
+    # Float32 rounding relative to each gradient's largest entry: u = 6e-8
+    # over T·n = 66 accumulated steps × units is 4e-6. Measured (T = 11,
+    # |dL/dskew_kernel| <= 42): float32 vs the same layers in float64,
+    # 3.0e-6 (fused) and 2.2e-6 (RNN(cell)) of the largest entry; fused vs
+    # RNN(cell) 1.1e-6 in float32, 7e-15 in float64.
     for a, b in zip(got[1], want[1]):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-5)
+        scale = np.abs(b.numpy()).max()
+        np.testing.assert_allclose(
+            a.numpy(), b.numpy(), rtol=0, atol=1e-5 * scale
+        )
 
 
 def test_bidirectional_equals_bidirectional_rnn_of_cell(tmp_path):
