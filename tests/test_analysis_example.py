@@ -1,8 +1,11 @@
 """Smoke test of examples/analysis.py on tiny settings."""
 
+import hashlib
 import importlib.util
+import json
 import math
 import os
+import time
 from fractions import Fraction
 
 EXAMPLE = os.path.join(
@@ -26,18 +29,57 @@ def load_example():
     return module
 
 
-def test_quick_run_writes_figures_and_tables(tmp_path):
+def snapshot(folder):
+    """Every file of `folder`: name -> (mtime in ns, SHA-256 of its bytes)."""
+    files = {}
+    for name in os.listdir(folder):
+        full = os.path.join(folder, name)
+        with open(full, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        files[name] = (os.stat(full).st_mtime_ns, digest)
+    return files
+
+
+def test_quick_run_writes_figures_and_tables(tmp_path, capsys, monkeypatch):
     example = load_example()
     out = tmp_path / "analysis"
-    path = example.main(["--quick", "--out", str(out), "--verbose", "0"])
+    argv = ["--quick", "--out", str(out), "--verbose", "0"]
+    path = example.main(argv)
+    # The figures and tables, and the run-folder files (issue 13's rules:
+    # lock, manifest of what the script owns, its config and result).
     assert sorted(os.listdir(out)) == [
+        ".lock",
+        "config.json",
         "figure1.png",
+        "manifest.json",
         "pseudospectra.png",
+        "result.json",
         "results.md",
         "robustness.png",
         "schur.png",
         "transients.png",
     ]
+    assert path == str(out / "results.md")
+    with open(out / "config.json", encoding="utf-8") as f:
+        assert json.load(f)["task"] == "analysis"
+    with open(out / "result.json", encoding="utf-8") as f:
+        assert json.load(f) == {"results": "results.md"}
+
+    # Re-running the same command reports the finished analysis and neither
+    # recomputes nor rewrites anything (issue 13).
+    before = snapshot(out)
+    capsys.readouterr()
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("a finished analysis was run again")
+
+    monkeypatch.setattr(example, "part1", recompute)
+    monkeypatch.setattr(example, "part2", recompute)
+    time.sleep(0.01)  # a rewrite would show in the mtimes
+    assert example.main(argv) == path
+    assert "finished" in capsys.readouterr().out
+    assert snapshot(out) == before
+
     text = open(path, encoding="utf-8").read()
     # The β = d = 0 rows are delay lines (N = 100, v = e_1, ε = 1) with
     # J(k) = a^{2k} / Σ_{j≤k} a^{2j} for k < 100 and 0 after (math.md),
