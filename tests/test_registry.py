@@ -100,10 +100,12 @@ def test_registry_lists_the_builtin_cells():
         "rnn",
         "rnn_orth",
     )
-    assert registry.orthogonal_cells() == ("nnrnn", "exprnn", "scornn")
+    assert registry.orthogonal_cells() == (
+        "nnrnn", "exprnn", "scornn", "rnn_orth_riemannian"
+    )
     assert registry.get_cell("nnrnn").fused_layer is tf_nnrnn.NNRNN
     with pytest.raises(ValueError, match="argument `cell`.*'nnrnn'"):
-        registry.get_cell("gru")
+        registry.get_cell("lstm2")
     with pytest.raises(ValueError, match="already registered"):
         registry.register_cell("nnrnn", tf_nnrnn.NNRNNCell)
     with pytest.raises(ValueError, match="argument `name`"):

@@ -18,7 +18,23 @@ An entry says:
   any object with the run's settings as attributes (the experiment side's
   `Settings`); it reads only what it needs, with `getattr`;
 - `reads`: the settings `arguments` reads beyond `units` (the tuner skips
-  searching a setting the cell ignores).
+  searching a setting the cell ignores);
+- `orthogonal_wrapper`: None, or `optimizer → optimizer` applied to the
+  optimizer of the cell's orthogonal weights (`make_optimizer(...,
+  orthogonal_wrapper=)`), e.g. a `RiemannianOptimizer` keeping them on
+  the manifold. Such a cell's weights are routed by the runner with the
+  entry's own `pattern`, and left out of the registry-wide
+  `orthogonal_pattern()`: their names (`recurrent_kernel`) are shared
+  with cells that train them at the plain learning rate.
+
+Besides the package's cells, Keras' own cells are registered as the
+papers' baselines and as orthogonally *constrained* variants: `lstm`,
+`gru`, `rnn`, `rnn_orth` (unconstrained), `lstm_orth`, `gru_orth`,
+`rnn_orth_constraint` (recurrent kernel projected back onto the
+orthogonal group per gate block after every update, `manifolds.
+Orthogonal`) and `rnn_orth_riemannian` (moved along the group by a
+Cayley retraction, `riemannian.RiemannianOptimizer` around RMSprop/Adam
+at `lr_orth`).
 
 Example:
     >>> entry = get_cell("exprnn")
@@ -28,6 +44,8 @@ Example:
     True
     >>> "lstm" in cell_names()
     True
+    >>> get_cell("rnn_orth_riemannian").pattern
+    '.*(?:recurrent_kernel)'
 """
 
 from __future__ import annotations
@@ -45,7 +63,9 @@ from tf_nnrnn.cells.nnrnn import NNRNNCell
 from tf_nnrnn.cells.nru import NRUCell
 from tf_nnrnn.cells.scornn import ScoRNNCell
 from tf_nnrnn.layers import NNRNN, ExpRNN, ScoRNN
+from tf_nnrnn.manifolds import BlockOrthogonal, Orthogonal
 from tf_nnrnn.regularizers import GammaRegularizer
+from tf_nnrnn.riemannian import RiemannianOptimizer
 from tf_nnrnn.validation import invalid
 
 __all__ = [
@@ -74,11 +94,18 @@ class CellEntry:
     arguments: Callable[[Any], dict] = _no_arguments
     reads: tuple[str, ...] = ()
     description: str = ""
+    orthogonal_wrapper: Callable[[Any], Any] | None = None
 
     @property
     def orthogonal(self) -> bool:
         """Whether some weight takes the orthogonal learning rate."""
         return bool(self.orthogonal_weights)
+
+    @property
+    def pattern(self) -> str:
+        """Regex on `variable.path` matching this cell's orthogonal
+        weights (one that matches nothing when it has none)."""
+        return _pattern(self.orthogonal_weights)
 
     def build(self, settings: Any):
         """The cell configured from `settings` (reads `settings.units`)."""
@@ -97,6 +124,7 @@ def register_cell(
     arguments: Callable[[Any], dict] | None = None,
     reads: tuple[str, ...] = (),
     description: str = "",
+    orthogonal_wrapper: Callable[[Any], Any] | None = None,
     overwrite: bool = False,
 ) -> CellEntry:
     """Register a cell under `name` (a lower-case identifier).
@@ -110,6 +138,9 @@ def register_cell(
         arguments: `settings -> dict` of cell arguments (default: none).
         reads: settings that `arguments` reads besides `units`.
         description: one line for listings.
+        orthogonal_wrapper: None, or a callable wrapping the optimizer of
+            the orthogonal weights (e.g. `RiemannianOptimizer`); see the
+            module docstring.
         overwrite: replace an existing entry of that name.
 
     Returns:
@@ -127,6 +158,16 @@ def register_cell(
     for weight in orthogonal_weights:
         if not isinstance(weight, str) or not re.fullmatch(r"\w+", weight):
             raise invalid("orthogonal_weights", "weight names", weight)
+    if orthogonal_wrapper is not None and not callable(orthogonal_wrapper):
+        raise invalid(
+            "orthogonal_wrapper", "None or a callable", orthogonal_wrapper,
+            TypeError,
+        )
+    if orthogonal_wrapper is not None and not orthogonal_weights:
+        raise ValueError(
+            "Received an invalid value for argument `orthogonal_wrapper`: "
+            f"the cell {name!r} has no `orthogonal_weights` for it to wrap."
+        )
     entry = CellEntry(
         name=name,
         cell_class=cell_class,
@@ -135,6 +176,7 @@ def register_cell(
         arguments=arguments or _no_arguments,
         reads=tuple(reads),
         description=description,
+        orthogonal_wrapper=orthogonal_wrapper,
     )
     _REGISTRY[name] = entry
     return entry
@@ -162,17 +204,27 @@ def orthogonal_cells() -> tuple[str, ...]:
     return tuple(n for n, e in _REGISTRY.items() if e.orthogonal)
 
 
+def _pattern(names) -> str:
+    names = sorted(set(names))
+    return ".*(?:" + "|".join(names) + ")" if names else r"(?!)"
+
+
 def orthogonal_pattern() -> str:
-    """Regex on `variable.path` matching every registered orthogonal weight.
+    """Regex on `variable.path` matching every registered orthogonal weight
+    (`make_optimizer`'s default routing), except those of cells with an
+    `orthogonal_wrapper`, which the runner routes per cell
+    (`CellEntry.pattern`).
 
     Example:
         >>> orthogonal_pattern()
         '.*(?:skew_kernel)'
     """
-    names = sorted(
-        {w for e in _REGISTRY.values() for w in e.orthogonal_weights}
+    return _pattern(
+        w
+        for e in _REGISTRY.values()
+        if e.orthogonal_wrapper is None
+        for w in e.orthogonal_weights
     )
-    return ".*(?:" + "|".join(names) + ")" if names else r"(?!)"
 
 
 # --- the built-in cells ------------------------------------------------
@@ -190,8 +242,19 @@ def _skew_and_kernel(settings: Any) -> dict:
     )
 
 
+def _expm_arguments(settings: Any) -> dict:
+    """expRNN/nnRNN: the initializers and the trivialization."""
+    return {
+        **_skew_and_kernel(settings),
+        **_given(
+            trivialization=getattr(settings, "trivialization", None),
+            rebase_every=getattr(settings, "rebase_every", None),
+        ),
+    }
+
+
 def _nnrnn_arguments(settings: Any) -> dict:
-    kwargs = _skew_and_kernel(settings)
+    kwargs = _expm_arguments(settings)
     kwargs["triangular_mask"] = getattr(settings, "triangular_mask", "block")
     delta = getattr(settings, "delta", None)
     if delta:
@@ -227,6 +290,7 @@ def _glorot_kernel(settings: Any) -> str:
 
 
 _SKEW = ("skew_init", "kernel_init")
+_TRIVIALIZATION = ("trivialization", "rebase_every")
 
 register_cell(
     "nnrnn",
@@ -234,7 +298,14 @@ register_cell(
     fused_layer=NNRNN,
     orthogonal_weights=("skew_kernel",),
     arguments=_nnrnn_arguments,
-    reads=(*_SKEW, "triangular_mask", "delta", "gamma_penalty", "t_decay"),
+    reads=(
+        *_SKEW,
+        "triangular_mask",
+        "delta",
+        "gamma_penalty",
+        "t_decay",
+        *_TRIVIALIZATION,
+    ),
     description="non-normal RNN, V = P (Λ + T) Pᵀ (Kerg et al. 2019)",
 )
 register_cell(
@@ -242,8 +313,8 @@ register_cell(
     ExpRNNCell,
     fused_layer=ExpRNN,
     orthogonal_weights=("skew_kernel",),
-    arguments=_skew_and_kernel,
-    reads=_SKEW,
+    arguments=_expm_arguments,
+    reads=(*_SKEW, *_TRIVIALIZATION),
     description="orthogonal RNN, V = expm(A) (Lezcano-Casado 2019)",
 )
 register_cell(
@@ -290,4 +361,71 @@ register_cell(
     arguments=lambda s: {"kernel_initializer": _glorot_kernel(s)},
     reads=("kernel_init",),
     description="RNN-orth: modReLU RNN initialised orthogonal, unconstrained",
+)
+
+
+# Orthogonally constrained Keras cells. The constraint is a projection
+# after each ordinary update (polar factor per gate block), so the
+# constrained kernels train at `lr` like the papers' LSTM: `lr_orth`
+# exists to slow a parametrization's raw weight (the skew `X`), which
+# these cells do not have. The Riemannian RNN's kernel is moved by the
+# Cayley retraction of an RMSprop/Adam step at `lr_orth` instead.
+register_cell(
+    "gru",
+    keras.layers.GRUCell,
+    arguments=lambda s: {
+        "kernel_initializer": _glorot_kernel(s),
+        "recurrent_initializer": "glorot_normal",
+    },
+    reads=("kernel_init",),
+    description="GRU (keras.layers.GRUCell), Glorot-normal kernels",
+)
+register_cell(
+    "lstm_orth",
+    keras.layers.LSTMCell,
+    arguments=lambda s: {
+        "kernel_initializer": _glorot_kernel(s),
+        "recurrent_initializer": BlockOrthogonal(blocks=4),
+        "recurrent_constraint": Orthogonal(blocks=4),
+    },
+    reads=("kernel_init",),
+    description="LSTM, each gate's recurrent block kept orthogonal "
+    "(Orthogonal(blocks=4) projection after every update, trained at lr)",
+)
+register_cell(
+    "gru_orth",
+    keras.layers.GRUCell,
+    arguments=lambda s: {
+        "kernel_initializer": _glorot_kernel(s),
+        "recurrent_initializer": BlockOrthogonal(blocks=3),
+        "recurrent_constraint": Orthogonal(blocks=3),
+    },
+    reads=("kernel_init",),
+    description="GRU, each gate's recurrent block kept orthogonal "
+    "(Orthogonal(blocks=3) projection after every update, trained at lr)",
+)
+register_cell(
+    "rnn_orth_constraint",
+    ModReLURNNCell,
+    arguments=lambda s: {
+        "kernel_initializer": _glorot_kernel(s),
+        "recurrent_initializer": BlockOrthogonal(),
+        "recurrent_constraint": Orthogonal(),
+    },
+    reads=("kernel_init",),
+    description="RNN-orth with its recurrent kernel projected back onto "
+    "the orthogonal group after every update (trained at lr)",
+)
+register_cell(
+    "rnn_orth_riemannian",
+    ModReLURNNCell,
+    orthogonal_weights=("recurrent_kernel",),
+    orthogonal_wrapper=RiemannianOptimizer,
+    arguments=lambda s: {
+        "kernel_initializer": _glorot_kernel(s),
+        "recurrent_initializer": BlockOrthogonal(),
+    },
+    reads=("kernel_init",),
+    description="RNN-orth whose recurrent kernel moves on the orthogonal "
+    "group: Cayley retraction of the optimizer's step at lr_orth",
 )

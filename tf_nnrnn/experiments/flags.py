@@ -33,13 +33,17 @@ __all__ = [
 ]
 
 #: The registry's cells (`tf_nnrnn.cells.registry.cell_names()`).
-BUILTIN_CELLS = ("nnrnn", "exprnn", "scornn", "nru", "lstm", "rnn", "rnn_orth")
+BUILTIN_CELLS = (
+    "nnrnn", "exprnn", "scornn", "nru", "lstm", "rnn", "rnn_orth", "gru",
+    "lstm_orth", "gru_orth", "rnn_orth_constraint", "rnn_orth_riemannian",
+)
 TASK_NAMES = ("copy", "adding", "psmnist", "ptb")
 OPTIMIZERS = ("rmsprop", "adam")
 GAMMA_PENALTIES = ("l2", "l1")
 DISTRIBUTE = ("none", "mirrored")
 MASKS = ("block", "strict")
 MNIST_SPLITS = ("tail", "reference")
+TRIVIALIZATIONS = ("static", "dynamic")
 
 #: The example script of each task (`examples/`); the copy task's is not
 #: `copy.py`, which would shadow the standard library's `copy` module.
@@ -86,7 +90,8 @@ HELP_DEFAULTS: dict[str, dict] = {
 _COMMON_DEFAULTS = {
     "beta_1": 0.9, "beta_2": 0.999, "delta": 0.0, "gamma_penalty": "l2",
     "t_decay": 0.0, "triangular_mask": "block", "memory_size": 64,
-    "num_heads": 4, "distribute": "none",
+    "num_heads": 4, "distribute": "none", "trivialization": "static",
+    "rebase_every": 100,
 }
 # Settings whose flag is not the field name with dashes.
 _FLAGS = {"one_hot": "--one-hot/--scalar", "beta_1": "--beta1"}
@@ -223,6 +228,11 @@ def add_common_flags(
         help="scoRNN: -1 entries of D (unset: the paper's per task)")
     add("--memory-size", type=int, help="NRU memory size")
     add("--num-heads", type=int, help="NRU heads")
+    add("--trivialization", choices=TRIVIALIZATIONS,
+        help="expRNN/nnRNN: static, P = expm(A), or dynamic, P = B expm(A) "
+        "re-based (B <- P, A <- 0) every --rebase-every updates")
+    add("--rebase-every", type=int,
+        help="updates between re-basings of --trivialization dynamic")
     add("--clip-norm", type=float,
         help="clip the global gradient norm (unset: no clipping)")
     add("--batch-size", type=int, help="sequences per update")

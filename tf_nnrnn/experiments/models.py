@@ -10,7 +10,20 @@ the papers' baselines built from Keras' own cells:
 - `rnn_orth`: `ModReLURNNCell`, a `SimpleRNNCell` with a random orthogonal
   recurrent kernel and modReLU, as the nnRNN reference code's RNN-orth (an
   unconstrained RNN initialised orthogonal, `h_t = modReLU(x_t U + b +
-  h_{t-1} W)`).
+  h_{t-1} W)`);
+- `gru`: `keras.layers.GRUCell`, Glorot-normal kernels;
+- `lstm_orth`, `gru_orth`, `rnn_orth_constraint`: the same Keras cells
+  with each gate's recurrent block initialised Haar-orthogonal
+  (`manifolds.BlockOrthogonal`) and projected back onto the orthogonal
+  group after every update (`manifolds.Orthogonal(blocks=4 | 3 | 1)`);
+- `rnn_orth_riemannian`: RNN-orth whose recurrent kernel is moved on the
+  orthogonal group by `riemannian.RiemannianOptimizer` around the run's
+  optimizer at `lr_orth` (the entry's `orthogonal_wrapper`, applied by
+  `training.compile_model`).
+
+expRNN and nnRNN read `trivialization` ("static" | "dynamic") and
+`rebase_every`; the runner adds the `DynamicTrivialization` callback that
+re-bases a dynamic cell.
 
 Heads: the copy task reads 9 logits at every step, the adding problem one
 number and psMNIST 10 logits from the last step; PTB embeds characters,

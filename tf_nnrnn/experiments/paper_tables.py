@@ -120,6 +120,17 @@ PAPER: dict[str, dict[str, dict]] = {
         "rnn_orth": dict(_COPY, units=128, lr=2e-4, rho=0.99),
         # README copy table: RNN N 128, α 0.9, LR 1e-3, Glorot normal.
         "rnn": dict(_COPY, units=128, lr=1e-3, rho=0.9),
+        # Not in the papers (issue 15's comparison): GRU and the
+        # orthogonally constrained LSTM/GRU take the LSTM's settings, the
+        # constrained/Riemannian RNN-orth those of RNN-orth (its LR also
+        # as LR orth, the step of the Riemannian RMSprop).
+        "gru": dict(_COPY, units=128, lr=5e-4, rho=0.99),
+        "lstm_orth": dict(_COPY, units=128, lr=5e-4, rho=0.99),
+        "gru_orth": dict(_COPY, units=128, lr=5e-4, rho=0.99),
+        "rnn_orth_constraint": dict(_COPY, units=128, lr=2e-4, rho=0.99),
+        "rnn_orth_riemannian": dict(
+            _COPY, units=128, lr=2e-4, lr_orth=2e-4, rho=0.99
+        ),
     },
     "psmnist": {
         # anchors.md psMNIST table (the paper): N 512, LR 1.5e-4, LR orth

@@ -31,6 +31,7 @@ import functools
 from typing import Any
 
 from tf_nnrnn.cells.registry import orthogonal_cells
+from tf_nnrnn.cells.skew_cell import TRIVIALIZATIONS
 from tf_nnrnn.experiments.paper_tables import (
     PAPER,
     PAPER_TABLES,
@@ -81,7 +82,10 @@ class Settings:
     `clip_norm`, `delta` (γ penalty), `gamma_penalty` ("l2" | "l1"),
     `t_decay` (PyTorch weight decay on T), `skew_init`, `kernel_init`,
     `triangular_mask` (nnRNN), `num_negative_ones` (scoRNN),
-    `memory_size`, `num_heads` (NRU), `plateau_factor` (None: constant
+    `memory_size`, `num_heads` (NRU), `trivialization` ("static" |
+    "dynamic": expRNN/nnRNN re-based every `rebase_every` updates by the
+    `DynamicTrivialization` callback, which the runner adds),
+    `plateau_factor` (None: constant
     learning rates; else both are multiplied by it after every epoch
     whose validation loss did not improve on the best so far, as the
     nnRNN reference's PTB script does with 0.5:
@@ -125,6 +129,8 @@ class Settings:
     plateau_factor: float | None = None
     memory_size: int = 64
     num_heads: int = 4
+    trivialization: str = "static"
+    rebase_every: int = 100
     batch_size: int = 32
     steps: int | None = None
     epochs: int | None = None
@@ -157,6 +163,7 @@ class Settings:
             "embedding_dim",
             "test_size",
             "eval_batch_size",
+            "rebase_every",
         )
         for name in positive_ints:
             _check_int(name, getattr(self, name), 1)
@@ -188,6 +195,7 @@ class Settings:
             ("distribute", DISTRIBUTE),
             ("triangular_mask", MASKS),
             ("mnist_split", MNIST_SPLITS),
+            ("trivialization", TRIVIALIZATIONS),
         ):
             if getattr(self, name) not in accepted:
                 raise _bad(

@@ -38,7 +38,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_nnrnn.cells.registry import cell_names
+from tf_nnrnn.cells.registry import cell_names, get_cell
+from tf_nnrnn.cells.skew_cell import DynamicTrivialization
 from tf_nnrnn.experiments.callbacks import (
     BestWeights,
     MetricsCSV,
@@ -114,9 +115,27 @@ def make_task(task: str, settings: Settings):
     )
 
 
-def compile_model(model: keras.Model, task: Any, settings: Settings) -> None:
-    """Compile with the two-learning-rate optimizer and the task's loss."""
+def compile_model(
+    model: keras.Model, task: Any, settings: Settings, cell: str | None = None
+) -> None:
+    """Compile with the two-learning-rate optimizer and the task's loss.
+
+    The orthogonal weights are those of the registry entry of `cell`
+    (None: the one in the model's name, `{task}_{cell}` as `build_model`
+    names it; else the registry-wide pattern), with the entry's
+    `orthogonal_wrapper` (e.g. a Riemannian RMSprop for
+    `rnn_orth_riemannian`'s recurrent kernel, RMSprop for the rest).
+    """
     s = settings
+    if cell is None:
+        named = model.name.removeprefix(f"{getattr(task, 'name', '')}_")
+        cell = named if named in cell_names() else None
+    routing = {}
+    if cell is not None:
+        entry = get_cell(cell)
+        routing = dict(
+            pattern=entry.pattern, orthogonal_wrapper=entry.orthogonal_wrapper
+        )
     kwargs: dict[str, Any] = {"epsilon": s.epsilon_value}
     if s.optimizer == "rmsprop":
         kwargs["rho"] = s.rho
@@ -124,7 +143,9 @@ def compile_model(model: keras.Model, task: Any, settings: Settings) -> None:
         kwargs.update(beta_1=s.beta_1, beta_2=s.beta_2)
     if s.clip_norm is not None:
         kwargs["global_clipnorm"] = s.clip_norm
-    optimizer = make_optimizer(s.optimizer, s.lr, s.lr_orth_value, **kwargs)
+    optimizer = make_optimizer(
+        s.optimizer, s.lr, s.lr_orth_value, **routing, **kwargs
+    )
     model.compile(
         optimizer=optimizer,
         loss=task.loss(),
@@ -291,7 +312,7 @@ def run(
     strategy = _strategy(settings)
     with strategy.scope():
         model = _build(task_obj, cell, settings)
-        compile_model(model, task_obj, settings)
+        compile_model(model, task_obj, settings, cell)
     evaluator = None  # PTB: validation and test of whole streams
     if getattr(task_obj, "stateful", False):  # (checks eval_batch_size)
         evaluator = StreamEvaluator.for_task(task_obj, cell, settings)
@@ -363,6 +384,8 @@ def _train(
     if settings.plateau_factor is not None:  # after the val_ metrics
         seen = [r["val_loss"] for r in metrics_cb.rows if "val_loss" in r]
         cbs.append(PlateauDecay(settings.plateau_factor, history=seen))
+    if settings.trivialization == "dynamic":  # before the metrics/backup
+        cbs.append(DynamicTrivialization())
     cbs.append(metrics_cb)
     best_path = None
     if folder is not None:
