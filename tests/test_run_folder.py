@@ -254,3 +254,22 @@ def test_result_files_use_the_umask(tmp_path):
         os.umask(old)
     for name in ("config.json", "result.json", "metrics.csv", "manifest.json"):
         assert (out / name).stat().st_mode & 0o777 == 0o640, name
+
+
+class PoisonSkew(keras.callbacks.Callback):
+    """Set the skew_kernel to NaN after the first batch (the loss of that
+    batch was finite): the next forward pass takes expm of NaN."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            for weight in self.model.weights:
+                if "skew_kernel" in weight.path:
+                    weight.assign(np.full(weight.shape, np.nan, weight.dtype))
+
+
+def test_expm_of_non_finite_weights_is_a_training_diverged(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="not finite") as info:
+        run("copy", "exprnn", settings(), str(out), callbacks=[PoisonSkew()])
+    assert "\n" not in str(info.value)
+    assert not (out / "result.json").exists()

@@ -398,16 +398,28 @@ def _train(
         cbs.append(PlainProgress(epochs, metrics_cb))
         verbose = 0
     cbs.extend(callbacks)
-    model.fit(
-        train,
-        initial_epoch=initial_epoch,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=validation,
-        callbacks=cbs,
-        verbose=verbose,
-        shuffle=False,
-    )
+    try:
+        model.fit(
+            train,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=validation,
+            callbacks=cbs,
+            verbose=verbose,
+            shuffle=False,
+        )
+    except tf.errors.InvalidArgumentError as error:
+        if "not finite" not in str(error):
+            raise
+        cause = next(
+            line.strip()
+            for line in str(error.message).splitlines()
+            if "not finite" in line
+        )
+        raise TrainingDiverged(
+            f"training stopped: {cause}; no results were written."
+        ) from None
     if best_path is not None and os.path.exists(best_path):
         model.load_weights(best_path)
     if evaluator is not None:
@@ -445,7 +457,8 @@ def _train(
     }
     if folder is not None:
         plot_learning_curve(
-            folder.file("learning_curve.png"), rows, task_obj, cell
+            folder.file("learning_curve.png"), rows, task_obj, cell,
+            test=summary,
         )
         atomic_write_json(folder.file("result.json"), result)
         folder.clear_backup()  # the run is complete
