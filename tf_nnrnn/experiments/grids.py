@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -434,9 +435,13 @@ def plot_grid_curves(
         readable_log_axis(ax.yaxis)
     ax.set_xlabel("updates")
     ax.set_ylabel(f"training {METRIC_LABELS.get(metric, metric)}")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 70))  # a long list of cells wraps
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(curves) > 4:  # many curves: the legend beside the axes
+        fig.set_size_inches(9.5, 4.8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        ax.legend(fontsize=8)
     return fig
 
 
