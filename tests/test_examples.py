@@ -177,7 +177,7 @@ def test_preset_paper_is_applied_and_flags_override(tmp_path):
 @pytest.mark.parametrize(
     "name, argv, flag",
     [
-        ("copy", ["--cell", "gru"], "--cell"),
+        ("copy", ["--cell", "gru9"], "--cell"),
         ("copy", ["--time-lag", "0"], "--time-lag"),
         ("adding", ["--batch-size", "0"], "--batch-size"),
         ("copy", ["--batch-size", "-2"], "--batch-size"),

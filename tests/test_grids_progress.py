@@ -30,7 +30,7 @@ def fake_run(monkeypatch):
     monkeypatch.setattr(grids.time, "monotonic", clock)
     calls = []
 
-    def run(task, cell, settings, out_dir=None):
+    def run(task, cell, settings, out_dir=None, overwrite=False):
         calls.append((cell, settings.seed))
         clock.now += 10.0 * (1 + settings.units // 100)
         if cell == "rnn":
@@ -101,6 +101,8 @@ def test_reused_runs_say_so_with_their_result(fake_run, tmp_path, capsys):
         "== run 1 of 2: a, seed 0: finished, reused (lstm seed 0 loss 0.5)"
     )
     assert lines[1].startswith("== run 2 of 2: a (cell lstm), seed 1")
+    run_grid("copy", v, [0, 1], str(tmp_path), overwrite=True)
+    assert fake_run[2:] == [("lstm", 0), ("lstm", 1)]  # --overwrite: again
 
 
 def test_diverged_run_stops_the_grid_unless_keep_going(
