@@ -321,6 +321,8 @@ def test_resolve_layers_defaults_preset_and_flags(capsys):
     with pytest.raises(SettingError, match="no 'paper' preset") as info:
         resolve("copy", "nru", preset="paper")
     assert info.value.name == "preset"
+    # The papers' cells, and the issue-15 cells (their LSTM / RNN-orth
+    # settings, marked "not in the papers" in paper_tables.py).
     assert set(PAPER["copy"]) == {
         "nnrnn",
         "exprnn",
@@ -328,6 +330,11 @@ def test_resolve_layers_defaults_preset_and_flags(capsys):
         "lstm",
         "rnn_orth",
         "rnn",
+        "gru",
+        "lstm_orth",
+        "gru_orth",
+        "rnn_orth_constraint",
+        "rnn_orth_riemannian",
     }
 
 
