@@ -448,10 +448,11 @@ def _search(args, settings, space, parser, callbacks) -> int:
         parser.error(f"argument {_flag(error, '--search-space')}: {error}")
     role = search_role()
     best_file = os.path.join(tuner.project_dir, "best_hyperparameters.json")
-    trials = list(tuner.oracle.trials.values())
+    # (a worker's oracle is a client: it has no trials to read)
+    trials = [] if role == "worker" else list(tuner.oracle.trials.values())
     ended = ("COMPLETED", "INVALID", "FAILED", "STOPPED")
     if (
-        role != "worker"
+        trials
         and tuner.oracle.max_trials
         and len(trials) >= tuner.oracle.max_trials
         and all(t.status in ended for t in trials)

@@ -239,7 +239,7 @@ def test_distributed_chief_and_two_workers_survive_a_killed_worker(
     [
         (["--tuner", "grid"], "--tuner"),
         (["--task", "sorting"], "--task"),
-        (["--cell", "gru"], "--cell"),
+        (["--cell", "gru9"], "--cell"),
         (["--max-trials", "0"], "--max-trials"),
         (["--lr-range", "1e-2", "1e-3"], "--search-space"),
         (["--search-space", '{"lr_orth": [1e-4, 1e-4]}'], "--search-space"),
@@ -292,7 +292,7 @@ def test_hypermodel_rejects_bad_input():
     with pytest.raises(ValueError, match="argument `task`"):
         RNNHyperModel("sorting", "nnrnn")
     with pytest.raises(ValueError, match="argument `cell`"):
-        RNNHyperModel("copy", "gru")
+        RNNHyperModel("copy", "gru9")
     hp = kt.HyperParameters()
     hp.Float("lr", 1e-3, 1e-3)  # Keras Tuner accepts min == max
     with pytest.raises(ValueError, match=r"min < max, got min=0.001"):

@@ -63,8 +63,10 @@ class SearchSpaceMixin:
 
     def _defaults(self) -> dict:
         ref = self.paper or {}
-        lr0 = ref.get("lr", self.settings.lr)
-        orth0 = ref.get("lr_orth", self.settings.lr_orth_value)
+        lr0 = ref.get("lr") or self.settings.lr
+        orth0 = ref.get("lr_orth")  # None in a preset: lr / 10
+        if orth0 is None:
+            orth0 = lr0 / 10 if "lr" in ref else self.settings.lr_orth_value
         rho0 = self.settings.rho
         skew0 = self.settings.skew_init or "cayley"
         return {
