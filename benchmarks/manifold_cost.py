@@ -12,12 +12,14 @@ other processes falls on all alike):
 - `riemannian32`: the same with `retraction_dtype="float32"`;
 - `sgd`: one plain RMSprop step, the floor the others add to;
 - `expm`, `cayley`: the parametrizations of expRNN and scoRNN, forward
-  and gradient of `sum(C ∘ W(A))` (what a training step pays for `W`).
+  and gradient of `sum(C ∘ W(A))` (what a training step pays for `W`),
+  at `‖skew(A)‖₁ = --norm` (the expm's cost grows with the norm).
 
 Prints the median milliseconds per call. Usage:
 
     python benchmarks/manifold_cost.py                    # n = 128 512 1024
     python benchmarks/manifold_cost.py --units 128 --rounds 3 --jit
+    python benchmarks/manifold_cost.py --norm 100   # expm far from 0
 """
 
 from __future__ import annotations
@@ -37,13 +39,20 @@ from tf_nnrnn.parametrizations import cayley, expm, skew  # noqa: E402
 from tf_nnrnn.riemannian import RiemannianOptimizer  # noqa: E402
 
 
-def contenders(n: int, jit: bool) -> dict:
-    """name → a no-argument callable doing one update (or W and dW)."""
+def contenders(
+    n: int, jit: bool, norm: float = 1.0, only: tuple | None = None
+) -> dict:
+    """name → a no-argument callable doing one update (or W and dW).
+
+    `norm` is `‖skew(A)‖₁` of the expm/Cayley argument: the expm's Padé
+    degree and number of squarings grow with it."""
     rng = np.random.default_rng(0)
     w0 = polar_retraction(tf.constant(rng.normal(size=(n, n)), tf.float32))
     grad = tf.constant(0.01 * rng.normal(size=(n, n)), tf.float32)
     c = tf.constant(rng.normal(size=(n, n)), tf.float32)
-    a = tf.Variable(0.1 * rng.normal(size=(n, n)).astype("float32"))
+    x = rng.normal(size=(n, n)).astype("float32")
+    x *= norm / float(tf.reduce_max(tf.reduce_sum(tf.abs(skew(x)), 0)))
+    a = tf.Variable(x)
     fns = {}
 
     def constraint(retraction):
@@ -82,11 +91,22 @@ def contenders(n: int, jit: bool) -> dict:
     fns["riemannian32"] = riemannian("float32")
     fns["expm"] = parametrization(expm)
     fns["cayley"] = parametrization(cayley)
-    return {k: tf.function(f, jit_compile=jit) for k, f in fns.items()}
+    return {
+        k: tf.function(f, jit_compile=jit)
+        for k, f in fns.items()
+        if only is None or k in only
+    }
 
 
-def measure(n: int, jit: bool, rounds: int, warmup: int) -> dict:
-    fns = contenders(n, jit)
+def measure(
+    n: int,
+    jit: bool,
+    rounds: int,
+    warmup: int,
+    norm: float = 1.0,
+    only: tuple | None = None,
+) -> dict:
+    fns = contenders(n, jit, norm, only)
     for f in fns.values():
         for _ in range(warmup):
             f()
@@ -108,14 +128,27 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--jit", action="store_true")
+    parser.add_argument(
+        "--norm", type=float, default=1.0,
+        help="‖skew(A)‖₁ of the expm/Cayley argument (1: the default "
+        "initializers' order at n = 1024)")
+    parser.add_argument(
+        "--only", default=None,
+        help="comma-separated contenders to time (default: all)")
     args = parser.parse_args(argv)
+    only = tuple(args.only.split(",")) if args.only else None
+    print(f"float32, jit_compile={args.jit}, {args.rounds} rounds, "
+          f"‖skew(A)‖₁ = {args.norm:g}")
     names = None
     for n in args.units:
-        result = measure(n, args.jit, args.rounds, args.warmup)
+        result = measure(
+            n, args.jit, args.rounds, args.warmup, args.norm, only
+        )
         if names is None:
             names = list(result)
             print("n     " + "".join(f"{k:>14}" for k in names) + "   (ms)")
-        print(f"{n:<6}" + "".join(f"{result[k]:14.2f}" for k in names))
+        print(f"{n:<6}" + "".join(f"{result[k]:14.2f}" for k in names),
+              flush=True)
 
 
 if __name__ == "__main__":
