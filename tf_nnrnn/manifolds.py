@@ -18,13 +18,18 @@ Keras applies a layer's `*_constraint` after every optimizer update
   already on it stays put), independent of the order of the columns.
 - `"qr"`: `R(Y) = Q · diag(sign(diag(R)))` from `Y = QR` (the sign fix
   makes it the Gram–Schmidt orthonormalisation of the columns, hence a
-  retraction): about 2–3× cheaper than the SVD but not the closest point,
+  retraction): about 3–4× cheaper than the SVD but not the closest point,
   and it favours the first columns.
 
-Both compile under XLA (`jit_compile=True`). A Cayley retraction needs the
-tangent direction of the step, which a constraint never sees: it is the
-Riemannian optimizer's (`tf_nnrnn.riemannian`). The cost of each per
-update, beside the expm and Cayley parametrizations, is measured by
+Both compile under XLA (`jit_compile=True`), but **on a CPU, XLA's SVD is
+a slow Jacobi iteration**: the polar retraction of a 128 × 128 weight took
+0.9 s per update under XLA against 2.8 ms in graph mode, and one call at
+512 did not finish within 150 s (`benchmarks/README.md`). On a CPU with
+`jit_compile=True`, use `retraction="qr"` (2.4 ms at 128 under XLA). A
+Cayley retraction needs the tangent direction of the step, which a
+constraint never sees: it is the Riemannian optimizer's
+(`tf_nnrnn.riemannian`). The cost of each per update, beside the expm and
+Cayley parametrizations, is measured by
 `benchmarks/manifold_cost.py`.
 
 Example:
@@ -181,7 +186,8 @@ class Stiefel(keras.constraints.Constraint):
     Args:
         blocks: number of equal column blocks (default 1: the whole weight).
         retraction: `"polar"` (default; `U Vᵀ` of the SVD, the closest
-            point) or `"qr"` (sign-fixed QR, cheaper).
+            point) or `"qr"` (sign-fixed QR, cheaper; the one to use under
+            `jit_compile=True` on a CPU, where XLA's SVD is very slow).
 
     Example:
         >>> import keras
