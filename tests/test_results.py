@@ -232,7 +232,10 @@ def check_analysis(text, runs):
     check_total_memory_table(text)
 
 
-def test_quick_run_writes_every_table_between_markers(tmp_path, capsys):
+def quick_run_between_markers(tmp_path, sections):
+    """`results.py --quick --sections ...` into a hand-written document:
+    the prose is kept, each section's table sits between its markers under
+    its provenance line and matches the runs' own files."""
     results = load()
     runs, doc = str(tmp_path / "runs"), tmp_path / "doc" / "results.md"
     doc.parent.mkdir()
@@ -241,25 +244,48 @@ def test_quick_run_writes_every_table_between_markers(tmp_path, capsys):
         "table\n<!-- /results:copy -->\n\nProse after.\n",
         encoding="utf-8",
     )
-    assert results.main(["--quick", "--runs", runs, "--doc", str(doc)]) == 0
+    argv = ["--quick", "--runs", runs, "--doc", str(doc)]
+    if sections != SECTIONS:
+        argv += ["--sections", ",".join(sections)]
+    assert results.main(argv) == 0
     text = doc.read_text(encoding="utf-8")
     assert text.startswith("# Hand-written\n\nProse before.\n\n")
     assert "Prose after.\n" in text and "an old table" not in text
-    blocks = {s: block(text, s) for s in SECTIONS}
+    blocks = {s: block(text, s) for s in sections}
+    for section in SECTIONS:
+        assert (f"<!-- results:{section} -->" in text) == (
+            section in sections
+        ), section
     for section, body in blocks.items():
         check_provenance(body, section)
     assert text.index("<!-- /results:copy -->") < text.index("Prose after.")
-    check_copy(blocks["copy"], runs)
-    check_checks(blocks["checks"], runs)
-    check_tuning(blocks["tuning"], runs)
-    check_analysis(blocks["analysis"], runs)
-    pngs = [
-        "results_copy_curves.png",
-        "results_tuning_search.png",
-        *(f"analysis/{n}" for n in ("figure1.png", "schur.png")),
-    ]
-    for name in pngs:
-        assert (doc.parent / name).read_bytes()[:4] == b"\x89PNG", name
+    checks = dict(copy=check_copy, checks=check_checks,
+                  tuning=check_tuning, analysis=check_analysis)
+    for section in sections:
+        checks[section](blocks[section], runs)
+    pngs = {
+        "copy": ["results_copy_curves.png"],
+        "tuning": ["results_tuning_search.png"],
+        "analysis": [f"analysis/{n}" for n in ("figure1.png", "schur.png")],
+    }
+    for section in sections:
+        for name in pngs.get(section, []):
+            assert (doc.parent / name).read_bytes()[:4] == b"\x89PNG", name
+    return results, runs, blocks
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_table_between_markers(tmp_path):
+    """Every section (about 45 s; the default run covers copy and checks
+    here, and what tuning and analysis run in tests/test_tuning.py and
+    tests/test_analysis_example.py)."""
+    quick_run_between_markers(tmp_path, SECTIONS)
+
+
+def test_quick_copy_and_checks_between_markers_and_reused(tmp_path, capsys):
+    results, runs, blocks = quick_run_between_markers(
+        tmp_path, ("copy", "checks")
+    )
     # A second run reuses every finished run and writes the same tables
     # (default document: RUNS/results_quick.md).
     capsys.readouterr()
