@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = os.path.join(ROOT, "benchmarks", "run.py")
 
@@ -73,11 +75,21 @@ def table_rows(table, heading):
     return rows
 
 
-def test_quick_benchmark_reports_every_cell(tmp_path):
-    """Every registered cell is timed; the numbers are consistent: each
-    ratio is its row's time over its `vs` row's, the Markdown table and
-    stdout show the numbers of results.json, and every ✓/✗ agrees with
-    the ratio and its target. (Timings only; memory has its own probe.)"""
+@pytest.mark.parametrize(
+    "only",
+    [
+        # Default run: nnRNN's two rows and their SimpleRNN baseline (about
+        # a fifth of the time); the slow lane: every registered cell.
+        "NNRNN",
+        pytest.param(None, marks=pytest.mark.slow),
+    ],
+)
+def test_quick_benchmark_reports_every_cell(tmp_path, only):
+    """Every registered cell is timed (with `--only`: every selected one
+    and its baseline); the numbers are consistent: each ratio is its row's
+    time over its `vs` row's, the Markdown table and stdout show the
+    numbers of results.json, and every ✓/✗ agrees with the ratio and its
+    target. (Timings only; memory has its own probe.)"""
     proc = subprocess.run(
         [
             sys.executable,
@@ -90,6 +102,7 @@ def test_quick_benchmark_reports_every_cell(tmp_path):
             "0",
             "--out",
             str(tmp_path),
+            *(["--only", only] if only else []),
         ],
         capture_output=True,
         text=True,
@@ -102,7 +115,14 @@ def test_quick_benchmark_reports_every_cell(tmp_path):
     assert {r["jit"] for r in result["rows"]} == {False}
     rows = {r["layer"]: r for r in result["rows"]}
     short = {name.split(" [")[0]: name for name in rows}
-    assert set(expected_layers()) <= set(short), sorted(rows)
+    expected = [
+        name for name in expected_layers()
+        if only is None or only in name or name == "SimpleRNN"
+    ]
+    if only is not None:
+        assert sorted(short) == sorted(expected), sorted(rows)
+        assert len(expected) == 3, expected  # SimpleRNN, RNN(...), layers.
+    assert set(expected) <= set(short), sorted(rows)
     table = (tmp_path / "results.md").read_text()
     assert table.strip() in proc.stdout
     speed = table_rows(table, "#### quick, jit_compile=False")
@@ -112,7 +132,7 @@ def test_quick_benchmark_reports_every_cell(tmp_path):
         for name, r in rows.items()
     }
     assert set(speed) == set(labels.values())
-    for name in expected_layers():
+    for name in expected:
         row = rows[short[name]]
         assert "error" not in row, row
         assert "memory" not in row  # --no-memory

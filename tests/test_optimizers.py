@@ -56,8 +56,16 @@ def head_only_optimum(model, x, y):
     return float(np.mean((a @ coef - y) ** 2))
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adam"])
-@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize(
+    "jit, name",
+    [
+        (False, "rmsprop"),
+        (True, "adam"),
+        # the other two pairs in the slow lane (XLA compiles cost ~8 s each)
+        pytest.param(False, "adam", marks=pytest.mark.slow),
+        pytest.param(True, "rmsprop", marks=pytest.mark.slow),
+    ],
+)
 def test_trains_with_and_without_xla(name, jit):
     """y = x_0 + x_1 (first channel) is linear in the inputs, but the
     initial recurrent layer keeps only a 6-dimensional mix of all 16 of

@@ -160,7 +160,7 @@ def test_toy_cell_searches_with_the_tuner(toy, tmp_path, monkeypatch):
     argv = ["--task", "copy", "--cell", "toy", "--time-lag", "3"]
     argv += ["--units", "8", "--steps", "4", "--log-every", "4"]
     argv += ["--test-size", "8", "--batch-size", "8", "--verbose", "0"]
-    argv += ["--tuner-seed", "1", "--max-trials", "2"]
+    argv += ["--tuner-seed", "1", "--max-trials", "1"]
     argv += ["--directory", str(tmp_path)]
     assert tune.main(argv) == 0
     with open(tmp_path / "copy_toy" / "best_hyperparameters.json") as f:
