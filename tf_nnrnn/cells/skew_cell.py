@@ -268,8 +268,10 @@ class DynamicTrivialization(keras.callbacks.Callback):
         >>> callbacks = [DynamicTrivialization()]  # model.fit(..., callbacks)
 
     Args:
-        reset: `"momentum"` (default: zero the first moments of `X`),
-            `"all"` (every slot of `X`, as geotorch) or `"none"`.
+        reset: `"momentum"` (default: zero the first moments of `X`;
+            plain RMSprop, `momentum=0` as in the papers, has none, so
+            then only `X ← 0` and the re-base change anything), `"all"`
+            (every slot of `X`, as geotorch) or `"none"`.
     """
 
     def __init__(self, reset: str = "momentum"):
