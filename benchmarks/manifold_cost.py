@@ -38,6 +38,9 @@ from tf_nnrnn.manifolds import Orthogonal, polar_retraction  # noqa: E402
 from tf_nnrnn.parametrizations import cayley, expm, skew  # noqa: E402
 from tf_nnrnn.riemannian import RiemannianOptimizer  # noqa: E402
 
+#: The contenders, in the order they are built and printed.
+NAMES = ("sgd", "polar", "qr", "riemannian", "riemannian32", "expm", "cayley")
+
 
 def contenders(
     n: int, jit: bool, norm: float = 1.0, only: tuple | None = None
@@ -91,6 +94,7 @@ def contenders(
     fns["riemannian32"] = riemannian("float32")
     fns["expm"] = parametrization(expm)
     fns["cayley"] = parametrization(cayley)
+    assert tuple(fns) == NAMES, tuple(fns)
     return {
         k: tf.function(f, jit_compile=jit)
         for k, f in fns.items()
@@ -137,6 +141,11 @@ def main(argv=None):
         help="comma-separated contenders to time (default: all)")
     args = parser.parse_args(argv)
     only = tuple(args.only.split(",")) if args.only else None
+    if only is not None:
+        unknown = sorted(set(only) - set(NAMES))
+        if unknown:
+            parser.error(f"argument --only: unknown {', '.join(unknown)}; "
+                         f"choose from {', '.join(NAMES)}")
     print(f"float32, jit_compile={args.jit}, {args.rounds} rounds, "
           f"‖skew(A)‖₁ = {args.norm:g}")
     names = None

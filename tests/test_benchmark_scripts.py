@@ -5,6 +5,8 @@ import importlib.util
 import os
 import re
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -46,3 +48,11 @@ def test_param_cost_reports_degree_and_ratio(capsys):
     )
     assert len(rows) == 4, out
     assert all(float(r[4]) > 0 for r in rows), rows
+
+
+def test_manifold_cost_unknown_contender_exits_2_naming_only(capsys):
+    with pytest.raises(SystemExit) as exit:
+        load("manifold_cost").main(["--only", "polar,svd"])
+    assert exit.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "argument --only: unknown svd" in lines[-1], lines

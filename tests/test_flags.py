@@ -114,14 +114,8 @@ BAD_VALUES = [
 def test_a_bad_value_is_one_line_and_exit_2_in_a_fresh_process(tmp_path):
     """A value checked once the package is loaded: one line on stderr (no
     TensorFlow start-up lines either), exit 2, nothing written."""
-    done = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "copy_task.py"),
-         "--kernel-init", "foo", "--steps", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = _script(tmp_path, "copy_task.py", "--kernel-init", "foo",
+                   "--steps", "2")
     assert done.returncode == 2, done.stderr[-800:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "argument --kernel-init" in lines[0], lines

@@ -179,14 +179,21 @@ def _ongoing(project_dir):
         return {}
 
 
-def test_distributed_chief_and_one_worker_complete_a_search(tmp_path):
-    """The small form of the test below (default run): a chief and one
-    worker (`OracleClient`) finish a two-trial search, each trial once."""
+def _distributed_search(tmp_path, max_trials):
+    """(environment, command) of one tuner process of a distributed search
+    into `tmp_path/search` (add `KERASTUNER_TUNER_ID` per process)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env["KERASTUNER_ORACLE_PORT"] = str(_free_port())
     env.pop("KERASTUNER_ORACLE_IP", None)  # the default: loopback
-    argv = [sys.executable, SCRIPT, *TINY, "--max-trials", "2"]
+    argv = [sys.executable, SCRIPT, *TINY, "--max-trials", str(max_trials)]
     argv += ["--directory", str(tmp_path / "search")]
+    return env, argv
+
+
+def test_distributed_chief_and_one_worker_complete_a_search(tmp_path):
+    """The small form of the test below (default run): a chief and one
+    worker (`OracleClient`) finish a two-trial search, each trial once."""
+    env, argv = _distributed_search(tmp_path, max_trials=2)
     procs = {
         tuner_id: subprocess.Popen(
             argv,
@@ -220,11 +227,7 @@ def test_distributed_chief_and_two_workers_survive_a_killed_worker(
     tmp_path,
 ):
     """About 40 s: three processes and a restarted worker (slow lane)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env["KERASTUNER_ORACLE_PORT"] = str(_free_port())
-    env.pop("KERASTUNER_ORACLE_IP", None)  # the default: loopback
-    argv = [sys.executable, SCRIPT, *TINY, "--max-trials", "3"]
-    argv += ["--directory", str(tmp_path / "search")]
+    env, argv = _distributed_search(tmp_path, max_trials=3)
     project = tmp_path / "search" / "copy_nnrnn"
     procs, logs = {}, []
 
