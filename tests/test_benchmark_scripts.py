@@ -42,12 +42,15 @@ def test_param_cost_reports_degree_and_ratio(capsys):
     # degree for a small norm, the top one for a large norm.
     degrees = [int(d) for d in re.findall(r"adaptive degree (\d+)", out)]
     assert degrees[0] < degrees[1] == 7, out
+    taylor = [int(d) for d in re.findall(r"taylor degree (\d+)", out)]
+    assert taylor[0] < taylor[1] == 18, out
     rows = re.findall(
-        r"^\s*(\S+)\s+(forward|fwd\+grad)\s+([\d.]+)ms\s+([\d.]+)ms ([\d.]+)$",
+        r"^\s*(\S+)\s+(forward|fwd\+grad)"
+        r"\s+([\d.]+)ms\s+([\d.]+)ms\s+([\d.]+)ms ([\d.]+) ([\d.]+)$",
         out, re.M,
     )
     assert len(rows) == 4, out
-    assert all(float(r[4]) > 0 for r in rows), rows
+    assert all(float(r[5]) > 0 and float(r[6]) > 0 for r in rows), rows
 
 
 def test_manifold_cost_unknown_contender_exits_2_naming_only(capsys):

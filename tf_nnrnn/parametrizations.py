@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tf_nnrnn.expm_taylor import expm_taylor
+
 __all__ = [
     "skew",
     "expm",
@@ -330,9 +332,10 @@ def expm_frechet_adjoint(
     Args:
         a: matrix `(..., n, n)`.
         g: upstream gradient, same shape.
-        method: `"block"` (any `A`, XLA-compatible), `"eig"` (skew `A`) or
+        method: `"block"` (any `A`, XLA-compatible), `"eig"` (skew `A`),
             `"pade"` (any `A`, XLA-compatible; the derivative of the Padé
-            approximant that `expm(..., gradient="pade")` evaluates).
+            approximant that `expm(..., gradient="pade")` evaluates) or
+            `"taylor"` (the same for `expm(..., gradient="taylor")`).
     """
     if method == "block":
         return expm_frechet_adjoint_block(a, g)
@@ -344,9 +347,14 @@ def expm_frechet_adjoint(
         return tf.linalg.matrix_transpose(
             expm_frechet_pade(_pade_parts(a), g_t)
         )
+    if method == "taylor":
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            y = tf.reduce_sum(g * expm_taylor(a))
+        return tape.gradient(y, a)
     raise ValueError(
         "Received an invalid value for argument `method`, expected one of "
-        f"'block', 'eig', 'pade', got {method!r}."
+        f"'block', 'eig', 'pade', 'taylor', got {method!r}."
     )
 
 
@@ -380,26 +388,34 @@ _EXPM = {
     "block": _make_expm("block"),
     "eig": _make_expm("eig"),
     "pade": _expm_pade,
+    "taylor": expm_taylor,
 }
 #: The accepted values of `expm(..., gradient=...)`.
 EXPM_GRADIENTS = tuple(_EXPM)
 
 
-def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
+def expm(a: tf.Tensor, gradient: str = "taylor") -> tf.Tensor:
     """Matrix exponential with the adjoint Fréchet derivative as gradient.
 
     `dL/dA = L_exp(Aᵀ, dL/dE)`, supplied as a custom gradient because
-    `tf.linalg.expm`'s own gradient does not compile under XLA.
+    `tf.linalg.expm`'s own gradient does not compile under XLA. `gradient`
+    names the method (of the forward and the backward alike):
 
-    - `"pade"` (default): forward by scaling and squaring with the Padé
+    - `"taylor"` (default): scaling and squaring with the optimized Taylor
+      polynomial of degree 4, 8, 12 or 18 chosen from `‖A‖₁` (Bader,
+      Blanes & Casas 2019; `tf_nnrnn.expm_taylor`): 2–5 products and no
+      linear solve; backward by the Fréchet derivative of that same
+      scheme, reusing the forward's products (twice the forward's
+      products). At n = 1024 forward + gradient cost 0.35–0.7× `"pade"`'s
+      (`benchmarks/param_cost.py`). Exact for any `A`, compiles under XLA.
+    - `"pade"`: forward by scaling and squaring with the Padé
       degree chosen from `‖A‖₁` (Higham 2005; `expm_pade_choice`): the
       lowest of 3, 5, 7, 9, 13 (float64) or 3, 5, 7 (float32) whose `θ_m`
       bounds `‖A‖₁`, else the top one with `s` squarings; small norms
-      (the early training of the papers' small orthogonal learning rates)
       cost 2 products + 1 solve instead of 4 + 1. Backward by Al-Mohy &
       Higham's (2009) Fréchet derivative of that same approximant, reusing
       the forward's powers and denominator. Exact for any `A`, compiles
-      under XLA.
+      under XLA. (The default before 0.2.1.)
     - `"block"`: forward `tf.linalg.expm`, backward the top-right block of
       `expm([[Aᵀ, G], [0, Aᵀ]])`: exact for any `A`, compiles under XLA;
       gradient 1.3–8.8× the forward.
@@ -409,7 +425,7 @@ def expm(a: tf.Tensor, gradient: str = "pade") -> tf.Tensor:
 
     Args:
         a: matrix `(..., n, n)`.
-        gradient: `"pade"` (default), `"block"` or `"eig"`.
+        gradient: `"taylor"` (default), `"pade"`, `"block"` or `"eig"`.
 
     Returns:
         `expm(A)`; for skew `A` an element of SO(n).
@@ -522,7 +538,7 @@ def nnrnn_matrix(
     gamma: tf.Tensor,
     triangular_kernel: tf.Tensor,
     mask: tf.Tensor | np.ndarray | None = None,
-    gradient: str = "pade",
+    gradient: str = "taylor",
 ) -> tf.Tensor:
     """The nnRNN recurrent matrix `V = P (Λ + T) Pᵀ`, column convention.
 

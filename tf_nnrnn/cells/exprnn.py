@@ -28,8 +28,8 @@ class ExpRNNCell(ExpmCell):
         kernel_initializer: default `"he_normal"`, expRNN's own code
             (`kaiming_normal_`), not the nnRNN reference's Glorot normal;
             `--preset paper` sets what each paper's run used.
-        expm_gradient: `"pade"` (default, the cheapest), `"block"` or
-            `"eig"`, see
+        expm_gradient: `"taylor"` (default, the cheapest), `"pade"`,
+            `"block"` or `"eig"`, see
             `parametrizations.expm`.
         trivialization: `"static"` (default) or `"dynamic"`: then
             `V = B·expm(A)` with the non-trainable `orthogonal_base` `B`,
@@ -62,7 +62,7 @@ class ExpRNNCell(ExpmCell):
         units: int,
         skew_initializer="henaff",
         kernel_initializer="he_normal",
-        expm_gradient: str = "pade",
+        expm_gradient: str = "taylor",
         trivialization: str = "static",
         rebase_every: int = 100,
         **kwargs,

@@ -57,8 +57,8 @@ class NNRNNCell(ExpmCell):
             exactly `γ_i e^{±iθ_i}`) or `"strict"` (the reference code's
             mask, which also frees the entry below each 2×2 block's
             diagonal).
-        expm_gradient: `"pade"` (default, the cheapest), `"block"` or
-            `"eig"`, see
+        expm_gradient: `"taylor"` (default, the cheapest), `"pade"`,
+            `"block"` or `"eig"`, see
             `parametrizations.expm`.
         trivialization: `"static"` (default) or `"dynamic"`: then
             `P = B·expm(skew(X))` with the non-trainable `orthogonal_base`
@@ -92,7 +92,7 @@ class NNRNNCell(ExpmCell):
         triangular_regularizer=None,
         triangular_constraint="default",
         triangular_mask: str = "block",
-        expm_gradient: str = "pade",
+        expm_gradient: str = "taylor",
         trivialization: str = "static",
         rebase_every: int = 100,
         **kwargs,

@@ -93,9 +93,10 @@ class ExpmCell(SkewCell):
 
     Args:
         units: positive integer.
-        expm_gradient: `"pade"` (default, the cheapest), `"block"` or
-            `"eig"`: the adjoint Fréchet derivative used as the gradient
-            of the matrix exponential (see `parametrizations.expm`).
+        expm_gradient: `"taylor"` (default, the cheapest), `"pade"`,
+            `"block"` or `"eig"`: how the matrix exponential and its
+            gradient (the adjoint Fréchet derivative) are computed (see
+            `parametrizations.expm`).
         trivialization: `"static"` (default; `P = expm(skew(X))`) or
             `"dynamic"` (`P = B·expm(skew(X))`, re-based every
             `rebase_every` updates by `DynamicTrivialization`).
@@ -107,7 +108,7 @@ class ExpmCell(SkewCell):
     def __init__(
         self,
         units: int,
-        expm_gradient: str = "pade",
+        expm_gradient: str = "taylor",
         trivialization: str = "static",
         rebase_every: int = 100,
         **kwargs,
