@@ -106,7 +106,7 @@ def parametrized_cells() -> list:
     ]
 
 
-def entries(expm_gradients=("pade",)) -> list[Entry]:
+def entries(expm_gradients=("taylor",)) -> list[Entry]:
     """Every row: Keras' layers, our cells under `RNN`, our fused layers."""
 
     def seq(s):

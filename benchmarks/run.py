@@ -65,9 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument(
         "--expm-gradients",
-        default="pade",
-        help="comma list of expm gradients for nnRNN/expRNN rows "
-        "('pade', 'block', 'eig', or 'default' for the cells' default)",
+        default="taylor",
+        help="comma list of expm methods for nnRNN/expRNN rows ('taylor', "
+        "'pade', 'block', 'eig', or 'default' for the cells' default)",
     )
     p.add_argument("--only", help="comma list: keep rows containing these")
     p.add_argument("--no-memory", action="store_true")
@@ -244,8 +244,8 @@ def run_parametrization_sweep(args):
     import tf_nnrnn
 
     records = []
-    methods = ("pade", "block", "eig")
-    with tqdm(total=len(SWEEP_UNITS) * 3, desc="expm sweep") as bar:
+    methods = ("taylor", "pade", "block", "eig")
+    with tqdm(total=len(SWEEP_UNITS) * len(methods), desc="expm sweep") as bar:
         for n in SWEEP_UNITS:
             for method in methods:
                 cell, _ = common.with_gradient(

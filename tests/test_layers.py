@@ -787,3 +787,23 @@ def test_no_time_step_raises_as_rnn_of_cell(flags):
         traced_ref(x)
     with pytest.raises(tf.errors.InvalidArgumentError, match="time step"):
         traced(x)
+
+
+@pytest.mark.parametrize(
+    "bound, steps, k", [(24, 10, 2), (60, 7, 5), (12, 7, 1)]
+)
+@pytest.mark.parametrize("sequences", [False, True])
+def test_chunks_bounded_by_the_state_size_match(bound, steps, k, sequences,
+                                                monkeypatch):
+    """When batch × units bounds the steps per chunk (PTB-sized states;
+    here made small with `CHUNK_ELEMENTS`), chunks of 2, 5 (7 steps padded
+    to 10) and 1 step give `RNN(cell)`'s outputs and gradients."""
+    from tf_nnrnn import fused_loop
+
+    monkeypatch.setattr(fused_loop, "CHUNK_ELEMENTS", bound)
+    assert fused_loop._unroll_for(steps, 2 * 6) == k
+    rng = np.random.default_rng(7)
+    fused, ref = make_pair("nnrnn", return_sequences=sequences)
+    x = rng.normal(size=(2, steps, 3)).astype("float32")
+    sync(fused, ref, x, rng)
+    assert_same(fused, ref, x)

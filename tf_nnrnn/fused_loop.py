@@ -15,7 +15,12 @@ import tensorflow as tf
 #: Steps unrolled inside one iteration of the time loop (about).
 UNROLL = 8
 #: Most elements (steps × batch × units) in one chunk of the fused loop.
-CHUNK_ELEMENTS = 2**18
+#: 2^21 (8 MiB of float32) lets PTB (batch 128, n = 1024) run 10 steps per
+#: chunk instead of 2: its weight-gradient products `H_prevᵀ dZ` then have
+#: an inner dimension of 1280 instead of 256, and a training step of the
+#: loop took 0.90× the time (psMNIST, 8 steps instead of 4: 0.98×; issue
+#: 16, `benchmarks/README.md`).
+CHUNK_ELEMENTS = 2**21
 #: Loop iterations in flight: 2 lets the next chunk's recurrence overlap
 #: this chunk's weight-gradient matmuls without holding the temporaries of
 #: ten chunks (TensorFlow's default); measured as fast, less memory.
