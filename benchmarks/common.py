@@ -53,6 +53,9 @@ SETTINGS = {
     "psmnist": Setting("psmnist", 512, 784, 100, 1, 10, False, 256, 5),
     # PTB characters: TPTT 150, batch 128, embedding 200 fed as inputs.
     "ptb": Setting("ptb", 1024, 150, 128, 200, 50, True, 256, 5),
+    # Large n, short sequences (issue 16): copy-shaped, n = 512, T = 200,
+    # batch 100.
+    "n512": Setting("n512", 512, 200, 100, 10, 9, True, 256, 5),
 }
 
 

@@ -33,6 +33,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
+import flops  # noqa: E402
 import report  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -128,15 +129,19 @@ def bench_setting(setting, rows, jit, args, progress):
     if not args.no_memory and common.gpu_available():
         for key, model in models.items():
             memory[key] = common.training_step_memory(model, x, y)
-    params = {}
-    if not args.no_parametrization:
-        for row in rows:
-            if row.cell_key and row.cell_key not in params:
-                if row.name in models:
-                    cell = models[row.name].layers[0].cell
+    params, param_flops = {}, {}
+    for row in rows:
+        if row.cell_key and row.cell_key not in params:
+            if row.name in models:
+                cell = models[row.name].layers[0].cell
+                param_flops[row.cell_key] = flops.parametrization_flops(cell)
+                if not args.no_parametrization:
                     params[row.cell_key] = common.parametrization_cost(
                         cell, jit, max(repeats, 10)
                     )
+    # The machine's matmul rate, in the same run (small in --quick).
+    peak_n = 256 if setting.name == "quick" else 4096
+    peak = flops.matmul_peak(peak_n)
     records = []
     for row in rows:
         rec = {
@@ -158,7 +163,16 @@ def bench_setting(setting, rows, jit, args, progress):
         if row.name in memory:
             rec["memory"] = memory[row.name]
         if row.cell_key in params:
-            rec["parametrization"] = params[row.cell_key]
+            rec["parametrization"] = dict(params[row.cell_key])
+        count = flops.loop_flops(setting, row.name)
+        if count is not None:
+            # Steady-state inference reuses the cached W: no parametrization.
+            both = (param_flops.get(row.cell_key) or (0.0, 0.0))[1]
+            rec["flops"] = {**count, "parametrization": both}
+            rec["flops"]["train"] += both
+            rec["peak_flops"], rec["peak_n"] = peak, peak_n
+            if row.cell_key in params and param_flops.get(row.cell_key):
+                rec["parametrization"]["flops"] = param_flops[row.cell_key]
         records.append(rec)
     return records
 

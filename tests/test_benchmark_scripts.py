@@ -59,3 +59,27 @@ def test_manifold_cost_unknown_contender_exits_2_naming_only(capsys):
     assert exit.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert "argument --only: unknown svd" in lines[-1], lines
+
+
+def test_parametrization_flops_count_the_products_of_the_chosen_degree():
+    """ExpRNN at ‖A‖₁ = 4: Taylor degree 18 (5 products) and one squaring,
+    so 6 products forward and 2·5 + 2·1 + 0 backward; nnRNN adds its 2 + 4
+    products of P(Λ+T)Pᵀ; at ‖A‖₁ = 0.01 degree 4 (2 products, 4 back)."""
+    import numpy as np
+    import tensorflow as tf
+
+    import tf_nnrnn
+
+    flops = load("flops")
+    n = 8
+    product = 2.0 * n**3
+    x = np.triu(np.ones((n, n)), 1)  # skew(x): every column sum ≤ n - 1
+    for norm, fwd, total in ((4.0, 6, 18), (0.01, 2, 6)):
+        a = x * norm / np.abs(x - x.T).sum(axis=0).max()
+        for cls, extra in ((tf_nnrnn.ExpRNNCell, 0), (tf_nnrnn.NNRNNCell, 2)):
+            cell = cls(n)
+            cell.build((None, 3))
+            cell.skew_kernel.assign(tf.constant(a, tf.float32))
+            got = flops.parametrization_flops(cell)
+            want = ((fwd + extra) * product, (total + 3 * extra) * product)
+            assert got == want, (cls.__name__, norm, got, want)

@@ -63,11 +63,40 @@ def check_ratio_cell(text, ratio, target, is_base):
     assert text == expected, (text, expected)
 
 
+def simple_rnn_train_flops(s):
+    """Products of a SimpleRNN training step at the quick setting, by hand:
+    forward x·kernel and h·W per step, the head on every step; backward
+    dh·Wᵀ, dW, dkernel and twice the head (no dX for the model input)."""
+    b, t, f, n, c = 8, 40, 10, 32, 9
+    forward = 2 * b * t * (f * n + n * n) + 2 * b * t * n * c
+    backward = 2 * b * t * (2 * n * n + f * n) + 2 * (2 * b * t * n * c)
+    return forward + backward
+
+
+def check_rate(text, row):
+    """The `GFLOP (GFLOP/s, % peak)` cell: what results.json holds, and for
+    SimpleRNN the count of `simple_rnn_train_flops`; NRU is not counted."""
+    if "NRU" in row["layer"]:
+        assert text == "–" and "flops" not in row, (text, row)
+        return
+    count = row["flops"]["train"]
+    if row["layer"] == "SimpleRNN":
+        assert count == simple_rnn_train_flops(row), count
+    if row["layer"].startswith(("RNN(", "layers.")):
+        assert count > row["flops"]["infer"] + row["flops"]["parametrization"]
+    rate = count / row["train_s"]
+    assert text == (
+        f"{count / 1e9:.1f} ({rate / 1e9:.0f}, "
+        f"{100 * rate / row['peak_flops']:.0f}%)"
+    ), text
+
+
 def table_rows(table, heading):
     """`{layer: [cells]}` of the Markdown table under `heading`."""
     lines = table.split(heading, 1)[1].strip().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
     rows = {}
-    for line in lines[2:]:  # header and rule
+    for line in lines[first + 2 :]:  # header and rule
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -144,7 +173,18 @@ def test_quick_benchmark_reports_every_cell(tmp_path, only):
             assert row["train_ratio"] == row["train_s"] / base["train_s"]
             assert row["infer_ratio"] == row["infer_s"] / base["infer_s"]
         cells = speed[labels[row["layer"]]]
-        train_ms, train_ratio, infer_ms, infer_ratio, vs = cells
+        train_ms, train_ratio, le_cell, rate, infer_ms, infer_ratio, vs = cells
+        check_rate(rate, row)
+        if name.startswith("layers."):
+            cell = next(
+                r for r in rows.values()
+                if r["cell_key"] == row["cell_key"]
+                and r["layer"].startswith("RNN(")
+            )
+            assert le_cell == ("✓" if row["train_s"] <= cell["train_s"]
+                               else "✗"), (le_cell, row, cell)
+        else:
+            assert le_cell == "", le_cell
         assert train_ms == f"{row['train_s'] * 1e3:.1f}"
         assert infer_ms == f"{row['infer_s'] * 1e3:.1f}"
         assert vs == row["baseline"]
@@ -162,6 +202,6 @@ def test_quick_benchmark_reports_every_cell(tmp_path, only):
             fwd, both = params[key][:2]
             assert fwd == f"{p['forward'] * 1e3:.2f}"
             assert both == f"{p['forward+gradient'] * 1e3:.2f}"
-            share = params[key][3 if name.startswith("RNN(") else 4]
+            share = params[key][4 if name.startswith("RNN(") else 5]
             expected = 100 * p["forward+gradient"] / row["train_s"]
             assert share == f"{expected:.0f}%", (share, expected)
