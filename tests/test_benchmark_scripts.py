@@ -83,3 +83,42 @@ def test_parametrization_flops_count_the_products_of_the_chosen_degree():
             got = flops.parametrization_flops(cell)
             want = ((fwd + extra) * product, (total + 3 * extra) * product)
             assert got == want, (cls.__name__, norm, got, want)
+
+
+def test_profile_step_splits_the_step_by_region_and_kind(capsys):
+    ps = load("profile_step")
+    assert ps.op_kind("_MklMatMul") == ps.op_kind("MatMul") == "matmul"
+    assert ps.op_kind("MatrixSolve") == "solve"
+    assert ps.op_kind("Pack") == ps.op_kind("TensorArrayGatherV3") == "copy"
+    assert ps.op_kind("Sign") == "elementwise"
+    assert ps.op_region("seq/exp_rnn/recurrent_matrix/switch_case/x") == (
+        "parametrization"
+    )
+    assert ps.op_region("expm_gradient/while/body/MatMul") == "parametrization"
+    assert ps.op_region("modrelu_rnn_gradient/while/body/x") == "loop backward"
+    assert ps.op_region("gradient_tape/seq/rnn/while/x") == "loop backward"
+    assert ps.op_region("seq/simple_rnn/while/body/x") == "loop forward"
+    assert ps.op_region("rm_sprop/Mul") == "rest"
+    ps.main(["--setting", "quick", "--steps", "1",
+             "--rows", "SimpleRNN,layers.NNRNN [taylor]"])
+    out = capsys.readouterr().out
+    simple, fused = out.split("#### ")[1:]
+    for text in (simple, fused):
+        rows = {
+            line.split("|")[1].strip(): line
+            for line in text.splitlines() if line.startswith("| ")
+        }
+        for region in ("loop forward", "loop backward", "all"):
+            matmul = rows[region].split("|")[2].split()[0]
+            assert float(matmul) >= 0, rows[region]
+        covered = float(rows["all"].split("(")[-1].split("%")[0])
+        assert 0 < covered <= 400, rows["all"]  # op times may overlap here
+    assert "parametrization" not in simple
+    assert "| parametrization |" in fused
+
+
+def test_profile_step_unknown_row_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit:
+        load("profile_step").main(["--rows", "SimpleRNN,Transformer"])
+    assert exit.value.code == 2
+    assert "unknown Transformer" in capsys.readouterr().err

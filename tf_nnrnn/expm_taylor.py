@@ -252,6 +252,10 @@ def _expm_taylor(a):
     )
 
     def grad(upstream):
+        with tf.name_scope("expm_gradient"):
+            return adjoint(upstream)
+
+    def adjoint(upstream):
         # L_exp(Aᵀ, G) = L_exp(A, Gᵀ)ᵀ; d(A/2^s) = E/2^s.
         e = tf.linalg.matrix_transpose(upstream) * _inv_pow2(s, a.dtype)
         de = tf.switch_case(

@@ -215,6 +215,10 @@ def _modrelu_rnn(x, kernel, in_bias, w, h0, bias, mask, sequences):
                 return outputs.read(c)[-1]
 
         def grad(*upstream):
+            with tf.name_scope("modrelu_rnn_gradient"):
+                return backward(*upstream)
+
+        def backward(*upstream):
             dlast = upstream[-1]
             n = tf.shape(w)[0]
             dhb = None

@@ -364,7 +364,8 @@ def _make_expm(method: str):
         result = tf.linalg.expm(a)
 
         def grad(upstream):
-            return expm_frechet_adjoint(a, upstream, method)
+            with tf.name_scope("expm_gradient"):
+                return expm_frechet_adjoint(a, upstream, method)
 
         return result, grad
 
@@ -378,8 +379,9 @@ def _expm_pade(a):
 
     def grad(upstream):
         # L_exp(Aᵀ, G) = L_exp(A, Gᵀ)ᵀ: reuse the forward's Padé parts.
-        g_t = tf.linalg.matrix_transpose(upstream)
-        return tf.linalg.matrix_transpose(expm_frechet_pade(parts, g_t))
+        with tf.name_scope("expm_gradient"):
+            g_t = tf.linalg.matrix_transpose(upstream)
+            return tf.linalg.matrix_transpose(expm_frechet_pade(parts, g_t))
 
     return result, grad
 

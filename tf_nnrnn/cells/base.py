@@ -224,15 +224,18 @@ class RecurrentMatrixCell(
         cell's `MatrixCache` while the weights are unchanged (the gradient
         is exact either way).
         """
-        if training is True or self._matrix_cache is None:
-            w = self.recurrent_matrix()
-        else:
-            w = cached_matrix(
-                self._matrix_cache,
-                self.parametrization_weights(),
-                lambda params: self.matrix_from(*params),
-            )
-        return keras.ops.cast(w, self.compute_dtype)
+        # One name scope for the parametrization's ops (and their
+        # gradient's): profiles tell them apart (benchmarks/profile_step.py).
+        with tf.name_scope("recurrent_matrix"):
+            if training is True or self._matrix_cache is None:
+                w = self.recurrent_matrix()
+            else:
+                w = cached_matrix(
+                    self._matrix_cache,
+                    self.parametrization_weights(),
+                    lambda params: self.matrix_from(*params),
+                )
+            return keras.ops.cast(w, self.compute_dtype)
 
     def step_matrix(self):
         """`W` in the compute dtype: the one of the pass inside `RNN`, else
