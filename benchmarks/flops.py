@@ -26,7 +26,8 @@ triangular solves with `n` right-hand sides = `2n³`):
 - Padé expm, degree 3/5/7: forward `q + s` products + one solve (`q` =
   2/3/4), gradient `d + 3s` products + one solve (`d` = 5/7/9, Al-Mohy &
   Higham's count with the product `(L_U − L_V) R₀`);
-- nnRNN adds `P (Λ + T) Pᵀ`: 2 products forward, 4 backward;
+- nnRNN adds `P (Λ + T) Pᵀ`: 2 products forward, 4 backward; the dynamic
+  trivialization the product with the base: 1 forward, 1 backward;
 - Cayley (scoRNN): one solve forward; the gradient one more solve and one
   product.
 """
@@ -94,6 +95,8 @@ def parametrization_flops(cell) -> tuple[float, float] | None:
     if name in ("ExpRNNCell", "NNRNNCell"):
         a = par.skew(cell.skew_kernel)
         fwd, both = _expm_flops(a, cell.expm_gradient)
+        if getattr(cell, "dynamic", False):  # P = B·expm(...): B fixed
+            fwd, both = fwd + product, both + 2 * product
         if name == "NNRNNCell":
             fwd, both = fwd + 2 * product, both + 6 * product
         return fwd, both
