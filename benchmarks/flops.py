@@ -7,6 +7,10 @@ achieved rate `FLOPs / time` is a lower bound of what the matrix units did
 and the gap to the peak is everything else (elementwise work, copies, the
 loop's own overhead; `benchmarks/profile_step.py` breaks that down).
 
+`python benchmarks/flops.py` prints the measured rates of the products
+behind the tables: the peak (4096³) and each setting's per-step
+`(B, n) @ (n, n)`.
+
 Loop of one training step (`B` batch, `T` steps, `F` inputs, `n` units,
 `C` classes, `T'` = T with a loss on every step, else 1):
 
@@ -105,8 +109,13 @@ def parametrization_flops(cell) -> tuple[float, float] | None:
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
     """Measured FLOP/s of one large float32 `tf.linalg.matmul` (median)."""
-    a = tf.random.stateless_normal((n, n), (1, 2))
-    b = tf.random.stateless_normal((n, n), (3, 4))
+    return matmul_rate(n, n, n, repeats)
+
+
+def matmul_rate(m: int, k: int, n: int, repeats: int = 7) -> float:
+    """Measured FLOP/s of a float32 `(m, k) @ (k, n)` product (median)."""
+    a = tf.random.stateless_normal((m, k), (1, 2))
+    b = tf.random.stateless_normal((k, n), (3, 4))
     fn = tf.function(lambda: tf.linalg.matmul(a, b))
     fn().numpy()
     times = []
@@ -114,4 +123,23 @@ def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
         start = time.perf_counter()
         fn().numpy()
         times.append(time.perf_counter() - start)
-    return 2.0 * n**3 / float(np.median(times))
+    return 2.0 * m * k * n / float(np.median(times))
+
+
+def main():
+    """Print the matmul rates behind the tables: the large product of the
+    peak, and each setting's per-step product `(B, n) @ (n, n)`."""
+    import common
+
+    peak = matmul_rate(4096, 4096, 4096)
+    print(f"peak, 4096 x 4096 x 4096: {peak / 1e9:.0f} GFLOP/s")
+    for name, s in common.SETTINGS.items():
+        if name == "quick":
+            continue
+        rate = matmul_rate(s.batch, s.units, s.units, repeats=51)
+        print(f"{name}: per-step product ({s.batch}, {s.units}) @ "
+              f"({s.units}, {s.units}): {rate / 1e9:.0f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
