@@ -13,11 +13,11 @@ from scipy import linalg as scipy_linalg
 
 from tests.test_expm_adaptive import (
     NORMS,
-    _mul,
     check_gradient,
     expected_choice,
     rel_error,
     skew_with_norm,
+    theta_from_ratio,
 )
 from tf_nnrnn import expm_taylor as et
 from tf_nnrnn import parametrizations as par
@@ -30,29 +30,11 @@ EDGES32 = [t * (1 - 1e-5) for _, t in SINGLE]
 
 
 def theta_from_series(m, u, n=80):
-    """θ_m: the largest θ with h̃_{m+1}(θ)/θ ≤ u, h̃ the series of
-    log(e^-x T_m(x)) with absolute coefficients (Higham's criterion)."""
+    """θ_m of the Taylor polynomial T_m (error O(x^(m+1))): Higham's
+    criterion, as for Padé, with the denominator 1."""
     p = [Fraction(1, factorial(k)) for k in range(m + 1)]
     p += [Fraction(0)] * (n - m - 1)
-    em = [Fraction((-1) ** k, factorial(k)) for k in range(n)]
-    y = _mul(p, em, n)
-    y[0] -= 1  # e^-x T_m(x) = 1 + y, y = O(x^(m+1))
-    assert not any(y[: m + 1])
-    log, power = [Fraction(0)] * n, [Fraction(1)] + [Fraction(0)] * (n - 1)
-    for j in range(1, n // (m + 1) + 2):
-        power = _mul(power, y, n)
-        for k in range(n):
-            log[k] += power[k] * Fraction((-1) ** (j + 1), j)
-    c = [abs(float(v)) for v in log]
-
-    def bound(t):
-        return sum(ck * t ** (k - 1) for k, ck in enumerate(c) if ck)
-
-    lo, hi = 0.0, 20.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if bound(mid) <= u else (lo, mid)
-    return lo
+    return theta_from_ratio(p, [Fraction(1)], m + 1, u, n)
 
 
 @pytest.mark.parametrize(
@@ -102,32 +84,11 @@ def test_float32_matches_scipy_and_stays_orthogonal(norm):
     assert float(par.orthogonality_error(got)) < 3e-6 * max(1, 2 ** int(s))
 
 
-def _taylor_gradient_check(a0, tol):
-    c = tf.constant(np.random.default_rng(1).normal(size=a0.shape))
-
-    def value(a):
-        return float(tf.reduce_sum(c * et.expm_taylor(tf.constant(a))))
-
-    x = tf.constant(a0)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = tf.reduce_sum(c * par.expm(x, gradient="taylor"))
-    ana = tape.gradient(y, x).numpy()
-    num = np.zeros_like(a0)
-    for idx in np.ndindex(a0.shape):
-        up, down = a0.copy(), a0.copy()
-        up[idx] += 1e-6
-        down[idx] -= 1e-6
-        num[idx] = (value(up) - value(down)) / 2e-6
-    err = np.abs(ana - num).max() / np.abs(num).max()
-    assert err < tol, err
-
-
 @pytest.mark.parametrize("general", [False, True])
 @pytest.mark.parametrize("norm", [*EDGES64, 3.0, 40.0])
 def test_gradient_matches_central_differences_at_every_degree(norm, general):
     a0 = skew_with_norm(4, norm, seed=2, general=general)
-    _taylor_gradient_check(a0, tol=5e-9 if norm < 10 else 5e-8)
+    check_gradient(a0, tol=5e-9 if norm < 10 else 5e-8, method="taylor")
 
 
 def test_gradient_uses_the_degree_of_the_forward(monkeypatch):
@@ -139,7 +100,7 @@ def test_gradient_uses_the_degree_of_the_forward(monkeypatch):
     a0 = skew_with_norm(4, 8.0, seed=3, general=True)
     t4 = et.expm_taylor(tf.constant(a0)).numpy()
     assert rel_error(t4, scipy_linalg.expm(a0)) > 1e-2  # really T_4
-    _taylor_gradient_check(a0, tol=5e-9)
+    check_gradient(a0, tol=5e-9, method="taylor")
 
 
 def test_pade_checker_agrees_with_taylor_gradient():

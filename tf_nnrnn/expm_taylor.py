@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tf_nnrnn._scaling import choose_degree, inv_pow2, square
+
 __all__ = ["expm_taylor", "taylor_choice", "TAYLOR_THETA"]
 
 #: `(m, θ_m)`: the largest `‖X‖₁` for which `T_m`'s relative backward
@@ -110,12 +112,7 @@ def taylor_choice(a: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         >>> int(index), int(s)  # ‖A‖₁ = 0.04 ≤ θ₄: degree 4
         (0, 0)
     """
-    thetas = tf.constant([t for _, t in _table(a.dtype)], tf.float64)
-    norm = tf.cast(tf.reduce_max(tf.reduce_sum(tf.abs(a), axis=-2)), tf.float64)
-    index = tf.reduce_sum(tf.cast(norm > thetas[:-1], tf.int32))
-    s = tf.math.ceil(tf.math.log(norm / thetas[-1]) / np.log(2.0))
-    s = tf.where(tf.math.is_finite(s), tf.clip_by_value(s, 0.0, 64.0), 0.0)
-    return index, tf.cast(s, tf.int32)
+    return choose_degree(a, [t for _, t in _table(a.dtype)])
 
 
 # Sums of three or more large terms are formed by one `tensordot` (`_lin`)
@@ -204,12 +201,6 @@ def _branches(fn, degrees):
     return [(lambda m=m: fn(m)) for m in degrees]
 
 
-def _inv_pow2(s, dtype):
-    """`2^-s` (exact) in `dtype`."""
-    half = tf.constant(0.5, tf.float64)
-    return tf.cast(tf.pow(half, tf.cast(s, tf.float64)), dtype)
-
-
 def expm_taylor(a: tf.Tensor) -> tf.Tensor:
     """`expm(A)` by scaling, an optimized Taylor polynomial, and squaring.
 
@@ -240,16 +231,14 @@ def expm_taylor(a: tf.Tensor) -> tf.Tensor:
 def _expm_taylor(a):
     degrees = tuple(m for m, _ in _table(a.dtype))
     index, s = taylor_choice(a)
-    x = a * _inv_pow2(s, a.dtype)
+    x = a * inv_pow2(s, a.dtype)
 
     def forward(m):
         t, kept = _forward(x, m)
         return [t] + kept + [tf.zeros_like(x)] * (_SLOTS - len(kept))
 
     t, *kept = tf.switch_case(index, _branches(forward, degrees))
-    _, result = tf.while_loop(
-        lambda i, _: i < s, lambda i, r: (i + 1, r @ r), (tf.constant(0), t)
-    )
+    result = square(t, s)
 
     def grad(upstream):
         with tf.name_scope("expm_gradient"):
@@ -257,7 +246,7 @@ def _expm_taylor(a):
 
     def adjoint(upstream):
         # L_exp(Aᵀ, G) = L_exp(A, Gᵀ)ᵀ; d(A/2^s) = E/2^s.
-        e = tf.linalg.matrix_transpose(upstream) * _inv_pow2(s, a.dtype)
+        e = tf.linalg.matrix_transpose(upstream) * inv_pow2(s, a.dtype)
         de = tf.switch_case(
             index, _branches(lambda m: _derivative(x, kept, e, m), degrees)
         )

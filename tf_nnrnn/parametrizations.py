@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tf_nnrnn._scaling import choose_degree, inv_pow2, square
 from tf_nnrnn.expm_taylor import expm_taylor
 
 __all__ = [
@@ -169,12 +170,6 @@ def _pade_table(dtype) -> tuple:
     return _THETA["double" if dtype == tf.float64 else "single"]
 
 
-def _inv_pow2(s: tf.Tensor, dtype) -> tf.Tensor:
-    """`2^-s` (exact) in `dtype`."""
-    half = tf.constant(0.5, tf.float64)
-    return tf.cast(tf.pow(half, tf.cast(s, tf.float64)), dtype)
-
-
 def expm_pade_choice(a: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Padé degree `m` and scaling `s` of `expm(A)`, chosen from `‖A‖₁`.
 
@@ -199,13 +194,7 @@ def expm_pade_choice(a: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         >>> int(index), int(s)  # degree 7 and s = 4: ‖A‖₁ = 35 ≤ 16 θ₇
         (2, 4)
     """
-    table = _pade_table(a.dtype)
-    thetas = tf.constant([t for _, t in table], tf.float64)
-    norm = tf.cast(tf.reduce_max(tf.reduce_sum(tf.abs(a), axis=-2)), tf.float64)
-    index = tf.reduce_sum(tf.cast(norm > thetas[:-1], tf.int32))
-    s = tf.math.ceil(tf.math.log(norm / thetas[-1]) / np.log(2.0))
-    s = tf.where(tf.math.is_finite(s), tf.clip_by_value(s, 0.0, 64.0), 0.0)
-    return index, tf.cast(s, tf.int32)
+    return choose_degree(a, [t for _, t in _pade_table(a.dtype)])
 
 
 def _pade_branch(x, m, keys):
@@ -249,21 +238,13 @@ def _pade_parts(a: tf.Tensor) -> dict:
     """
     degrees = tuple(m for m, _ in _pade_table(a.dtype))
     index, s = expm_pade_choice(a)
-    x = a * _inv_pow2(s, a.dtype)
+    x = a * inv_pow2(s, a.dtype)
     keys = ["x2", "x4", "x6", "w", "q", "r0"]
     keys += ["x8"] if 9 in degrees else []
     keys += ["w1", "z1"] if 13 in degrees else []
     branches = [(lambda m=m: _pade_branch(x, m, keys)) for m in degrees]
     parts = tf.switch_case(index, branches)
     return {**parts, "degrees": degrees, "index": index, "s": s, "x": x}
-
-
-def _square(r: tf.Tensor, s: tf.Tensor) -> tf.Tensor:
-    """`R^(2^s)` by `s` squarings (a loop, so `s` may be data-dependent)."""
-    _, r = tf.while_loop(
-        lambda i, _: i < s, lambda i, r: (i + 1, r @ r), (tf.constant(0), r)
-    )
-    return r
 
 
 def _frechet_branch(p, e, m):
@@ -309,7 +290,7 @@ def expm_frechet_pade(p: dict, e: tf.Tensor) -> tf.Tensor:
     1 solve (the forward: 2 + 1); degree 7: 9 + 1 (4 + 1); 3 products per
     squaring.
     """
-    e = e * _inv_pow2(p["s"], e.dtype)
+    e = e * inv_pow2(p["s"], e.dtype)
     branches = [(lambda m=m: _frechet_branch(p, e, m)) for m in p["degrees"]]
     lu, lv = tf.switch_case(p["index"], branches)
     r0 = p["r0"]
@@ -375,7 +356,7 @@ def _make_expm(method: str):
 @tf.custom_gradient
 def _expm_pade(a):
     parts = _pade_parts(a)
-    result = _square(parts["r0"], parts["s"])
+    result = square(parts["r0"], parts["s"])
 
     def grad(upstream):
         # L_exp(Aᵀ, G) = L_exp(A, Gᵀ)ᵀ: reuse the forward's Padé parts.
